@@ -1,0 +1,1 @@
+"""Analysis: baselines, detectors, root-cause analysis and incidents."""

@@ -1,0 +1,149 @@
+"""Declarative, validated configuration shared by every extension of the product.
+
+Each key is read once, at ``init_app`` time, in this order:
+
+1. ``app.config[NAME]`` (what the host app or ``create_app(config)`` set);
+2. the environment variable ``NAME``;
+3. the key's default.
+
+The value found is stored back with ``app.config.setdefault`` so the app's
+config shows what is in force, then parsed. A value that does not parse raises
+``ValueError`` naming the key, what is valid and what was given, so a bad
+value fails at start-up and never at request time.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One documented setting: ``name``, ``default`` (a value or a callable
+    taking the app), ``parse`` (raw value -> typed value, raises ValueError
+    with what is valid), ``unit`` and a one-line ``doc``."""
+
+    name: str
+    default: Any
+    parse: Callable[[Any], Any]
+    unit: str
+    doc: str
+
+    def default_for(self, app) -> Any:
+        return self.default(app) if callable(self.default) else self.default
+
+
+def read_config(app, keys: Iterable[ConfigKey]) -> dict[str, Any]:
+    """Resolve, validate and return ``{name: value}`` for ``keys`` on ``app``."""
+    values: dict[str, Any] = {}
+    for key in keys:
+        if key.name in app.config:
+            raw = app.config[key.name]
+        elif key.name in os.environ:
+            raw = os.environ[key.name]
+        else:
+            raw = key.default_for(app)
+        try:
+            value = key.parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{key.name} {exc}, got {raw!r}") from None
+        app.config.setdefault(key.name, value)
+        values[key.name] = value
+    return values
+
+
+# -- parsers -----------------------------------------------------------------
+# Each accepts the Python value a developer would put in app.config and the
+# string an environment variable carries.
+
+
+def as_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, int) and raw in (0, 1):
+        return bool(raw)
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+        return raw.strip().lower() in _TRUE
+    raise ValueError("must be a boolean (true/false, 1/0, yes/no, on/off)")
+
+
+def as_number(minimum: float | None = None, maximum: float | None = None,
+              integer: bool = False, min_exclusive: bool = False) -> Callable[[Any], float]:
+    """Parser for a number within [minimum, maximum] (``(minimum`` when
+    ``min_exclusive``)."""
+    kind = "an integer" if integer else "a number"
+    if minimum is not None and maximum is not None:
+        lo = "(" if min_exclusive else "["
+        valid = f"must be {kind} within {lo}{minimum:g}, {maximum:g}]"
+    elif minimum is not None:
+        valid = f"must be {kind} {'>' if min_exclusive else '>='} {minimum:g}"
+    else:
+        valid = f"must be {kind}"
+
+    def parse(raw: Any) -> float:
+        if isinstance(raw, bool):
+            raise ValueError(valid)
+        try:
+            value = int(raw) if integer else float(raw)
+        except (TypeError, ValueError):
+            raise ValueError(valid) from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(valid)
+        if minimum is not None and (value < minimum or (min_exclusive and value == minimum)):
+            raise ValueError(valid)
+        if maximum is not None and value > maximum:
+            raise ValueError(valid)
+        return value
+
+    return parse
+
+
+def as_str(nonempty: bool = True) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        if not isinstance(raw, str) or (nonempty and not raw.strip()):
+            raise ValueError("must be a non-empty string" if nonempty else "must be a string")
+        return raw.strip()
+
+    return parse
+
+
+def as_optional_str(raw: Any) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise ValueError("must be a string or unset")
+    return raw
+
+
+def as_str_list(raw: Any) -> tuple[str, ...]:
+    """A list of strings; from the environment, a comma-separated string."""
+    if isinstance(raw, str):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if isinstance(raw, (list, tuple)) and all(isinstance(item, str) for item in raw):
+        return tuple(raw)
+    raise ValueError("must be a list of strings (or a comma-separated string)")
+
+
+def as_regex_list(raw: Any) -> tuple[str, ...]:
+    """A list of regular expressions, each checked to compile."""
+    patterns = as_str_list(raw)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"must be a list of valid regular expressions ({pattern!r}: {exc})") from None
+    return patterns
+
+
+def describe(keys: Iterable[ConfigKey], app=None) -> list[dict[str, str]]:
+    """Rows of name, default, unit and doc, for documentation and tests."""
+    rows = []
+    for key in keys:
+        default = "per app" if callable(key.default) and app is None else key.default_for(app) if app else key.default
+        rows.append({"name": key.name, "default": repr(default), "unit": key.unit, "doc": key.doc})
+    return rows
