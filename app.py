@@ -17,6 +17,7 @@ import time
 import requests
 from flask import Flask, jsonify, request
 
+from aiops import AIOps
 from simulation import Chaos
 from telemetry import Telemetry
 from telemetry.config import ConfigKey, as_number, as_optional_str, read_config
@@ -76,7 +77,7 @@ class Shop:
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """The demo shop with telemetry and chaos endpoints."""
+    """The demo shop with telemetry, analysis and chaos endpoints."""
     app = Flask(__name__)
     if config:
         app.config.update(config)
@@ -84,6 +85,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.setdefault("TELEMETRY_SERVICE_NAME", "shop")
     settings = read_config(app, DEMO_CONFIG)
     Telemetry(app)
+    AIOps(app)
     Chaos(app)
     shop = Shop(settings["DEMO_LATENCY_SCALE"], settings["DEMO_ERROR_RATE"], settings["DEMO_SEED"])
     upstream_timeout_s = settings["DEMO_UPSTREAM_TIMEOUT_S"]

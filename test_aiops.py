@@ -175,6 +175,10 @@ def main(argv: list[str]) -> int:
     print(f"Driving the demo at {base_url} ({'quick' if quick else 'full'} run)")
     demo.simulate("clear")
     print_outcomes("normal traffic", demo.traffic(list(Demo.CALLS), rounds * 2, pause_s))
+    learned = demo.aiops("POST", "analyze") and demo.aiops("GET", "metrics")
+    if learned:
+        ready = [route for route, m in learned["metrics"].items() if m["baseline_ready"]]
+        print(f"  baselines learned for: {', '.join(ready) or 'none yet (send more traffic)'}")
     for number, scenario in enumerate(SCENARIOS, 1):
         outcomes = run_scenario(demo, scenario, rounds, pause_s, fault_scale)
         print_outcomes(f"scenario {number}: {scenario.name}  (expect: {scenario.expectation})", outcomes)

@@ -143,3 +143,25 @@ def learn_rate(baseline: Baseline, window_count: int, now_s: float, config: Anal
         bucket[0] = rate if bucket[2] == 0 else _blend(bucket[0], rate, config.rate_alpha)
         bucket[2] += 1
     return b
+
+
+def slow_threshold_ms(baseline: Baseline, at_s: float, config: AnalysisConfig) -> float:
+    """Latency (ms) above which a request of this series counts as slow: beyond
+    the baseline's 3-sigma tail, ``latency_ratio`` times its median, and
+    ``latency_min_delta_ms`` above it."""
+    expected_ms = math.exp(baseline.expected_log_mean(at_s, config))
+    sigma = max(baseline.log_std, 0.05)
+    return max(expected_ms * math.exp(3.0 * sigma), expected_ms * config.latency_ratio,
+               expected_ms + config.latency_min_delta_ms)
+
+
+def batch_looks_anomalous(baseline: Baseline, batch: WindowStats, at_s: float, config: AnalysisConfig) -> bool:
+    """True when a new batch should not be learned from: at least two errors
+    and an error ratio above 3x the baseline's plus 5 points, or a median
+    beyond the slow threshold. Keeps a fault that is still too young to be
+    detected from dragging the baseline toward it."""
+    if not baseline.requests:
+        return False
+    if batch.error_count >= 2 and batch.error_ratio > 3 * baseline.error_ratio + 0.05:
+        return True
+    return batch.p50_ms > slow_threshold_ms(baseline, at_s, config)

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from aiops.baseline import Baseline
+from aiops.baseline import Baseline, slow_threshold_ms
 from aiops.config import AnalysisConfig
 from aiops.series import SeriesKey, WindowStats, percentile
 
@@ -65,6 +65,7 @@ class DetectionContext:
     """What detectors may look at besides their own series.
 
     ``now_s``: end of the window (epoch s). ``window``: every series' stats.
+    ``recent``: the same over the last few passes.
     ``last_seen_s``: per series, start time of its latest span in the store
     (None if unknown). ``timeouts_from_callers``: per series, how many
     caller spans in the window failed with a timeout while calling it.
@@ -75,6 +76,8 @@ class DetectionContext:
     window: dict[SeriesKey, WindowStats]
     last_seen_s: dict[SeriesKey, float] = field(default_factory=dict)
     timeouts_from_callers: dict[SeriesKey, int] = field(default_factory=dict)
+    #: every series' stats over the most recent part of the window (severity reflects the present)
+    recent: dict[SeriesKey, WindowStats] = field(default_factory=dict)
 
 
 Detector = Callable[[WindowStats | None, Baseline, DetectionContext], "Anomaly | None"]
@@ -140,16 +143,6 @@ def poisson_cdf(k: int, lam: float) -> float:
 
 def _samples(stats: WindowStats) -> list[dict]:
     return [{"type": t, "message": m, "count": n} for t, m, n in stats.sample_errors]
-
-
-def slow_threshold_ms(baseline: Baseline, at_s: float, config: AnalysisConfig) -> float:
-    """Latency (ms) above which a request of this series counts as slow: beyond
-    the baseline's 3-sigma tail, ``latency_ratio`` times its median, and
-    ``latency_min_delta_ms`` above it."""
-    expected_ms = math.exp(baseline.expected_log_mean(at_s, config))
-    sigma = max(baseline.log_std, 0.05)
-    return max(expected_ms * math.exp(3.0 * sigma), expected_ms * config.latency_ratio,
-               expected_ms + config.latency_min_delta_ms)
 
 
 @register("latency")
@@ -221,14 +214,17 @@ def detect_errors(stats: WindowStats | None, baseline: Baseline, ctx: DetectionC
     if p_value >= config.error_p_value:
         return None
     latency_ratio = stats.p50_ms / baseline.p50_ms if baseline.p50_ms else 1.0
+    recent = ctx.recent.get(stats.key)
+    if recent is not None and recent.count >= config.min_requests and recent.error_ratio > ratio:
+        ratio = recent.error_ratio  # the window still holds the healthy minutes before the spike
     return Anomaly(
         type="error_spike", service=stats.key[0], endpoint=stats.key[1],
         severity=severity_of(ratio, latency_ratio, config),
         baseline_ms=baseline.p50_ms, current_ms=stats.p50_ms, deviation=ratio / p0,
         score=-math.log10(max(p_value, 1e-300)), detected_at=ctx.now_s,
         request_count=n, error_ratio=ratio, baseline_error_ratio=baseline.error_ratio,
-        description=(f"Error spike: {ratio:.0%} of {n} requests failed "
-                     f"(baseline {baseline.error_ratio:.1%})"),
+        description=(f"Error spike: {ratio:.0%} of requests failing ({k} of {n} in the last "
+                     f"{config.window_s:.0f}s; baseline {baseline.error_ratio:.1%})"),
         sample_errors=_samples(stats),
     )
 

@@ -10,9 +10,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from aiops.baseline import Baseline, learn_rate, learn_requests
+from aiops.baseline import Baseline, batch_looks_anomalous, learn_rate, learn_requests, slow_threshold_ms
 from aiops.config import AnalysisConfig
-from aiops.detectors import Anomaly, DetectionContext, detect_all, slow_threshold_ms
+from aiops.detectors import Anomaly, DetectionContext, detect_all
 from aiops.incidents import Change, auto_resolve, correlate
 from aiops.rca import DependencyGraph, Finding, analyse, build_trees, missing_callees
 from aiops.series import SeriesKey, aggregate, is_timeout
@@ -104,8 +104,10 @@ class Analyzer:
         graph.merge(graph_delta)
 
         stats = aggregate(window)
+        recent_start = now_s - min(config.window_s, max(2 * config.interval_s, 10.0))
         ctx = DetectionContext(
             now_s=now_s, config=config, window=stats,
+            recent=aggregate(s for s in window if s["start_time"] >= recent_start),
             last_seen_s=store.last_seen(k for k, b in baselines.items() if b.ready(config)),
             timeouts_from_callers=timeouts_seen_by_callers(trees, graph),
         )
@@ -115,10 +117,13 @@ class Analyzer:
 
         # Learn from what is new, never from a signal judged anomalous now:
         # latency and errors stop learning on a latency, error or timeout
-        # anomaly of the series; its rate stops learning on any anomaly.
+        # anomaly of the series, or when the new batch alone looks anomalous
+        # (a fault still too young to detect); the rate stops on any anomaly.
         for key, batch in aggregate(new).items():
-            if key not in slow_or_failing:
-                baselines[key] = learn_requests(baselines.get(key) or Baseline(*key), batch, now_s, config)
+            known = baselines.get(key)
+            if key in slow_or_failing or (known is not None and batch_looks_anomalous(known, batch, now_s, config)):
+                continue
+            baselines[key] = learn_requests(known or Baseline(*key), batch, now_s, config)
         for key, baseline in list(baselines.items()):
             if key not in anomalous:
                 window_stats = stats.get(key)

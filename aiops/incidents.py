@@ -99,6 +99,7 @@ def severity_for(anomalies: list[dict]) -> str:
 
 
 def _title(finding: Finding) -> str:
+    """Named after the root cause's most severe current anomaly."""
     own = [a for a in finding.anomalies if a.key == finding.root_cause] or finding.anomalies
     kind = max(own, key=lambda a: (SEVERITY_RANK[a.severity], a.score)).type
     if finding.reason == "no_response":
@@ -193,6 +194,10 @@ def _open(finding: Finding, history: list[Incident], now_s: float, config: Analy
 
 def _grow(incident: Incident, finding: Finding, now_s: float) -> Change:
     before = incident.severity
+    known = {_anomaly_key(a) for a in incident.anomalies}
+    for anomaly in finding.anomalies:
+        if (anomaly.type, anomaly.service, anomaly.endpoint) not in known:
+            incident.add_event(now_s, "anomaly_added", f"{anomaly.type} on {anomaly.endpoint}: {anomaly.description}")
     incident.anomalies = _merge_anomalies(incident.anomalies, finding.anomalies)
     incident.severity = max(before, severity_for(incident.anomalies), key=lambda s: SEVERITY_RANK[s])
     for key in finding.affected:
@@ -211,7 +216,8 @@ def _grow(incident: Incident, finding: Finding, now_s: float) -> Change:
     incident.last_detected = now_s
     incident.passes += 1
     if SEVERITY_RANK[incident.severity] > SEVERITY_RANK[before]:
-        incident.add_event(now_s, "escalated", f"severity {before} -> {incident.severity}")
+        incident.title = _title(finding) if finding.root_cause == incident.root_key else incident.title
+        incident.add_event(now_s, "escalated", f"severity {before} -> {incident.severity}: {incident.title}")
         return Change("escalated", incident)
     return Change("updated", incident)
 

@@ -69,3 +69,28 @@ def count_rows(db_path: str, where: str = "1", params=()) -> int:
         return conn.execute(f"SELECT COUNT(*) FROM spans WHERE {where}", tuple(params)).fetchone()[0]
     finally:
         conn.close()
+
+
+def cpu_snapshot() -> dict:
+    """Machine-wide busy and steal CPU seconds (/proc/stat) and this process's
+    own CPU seconds including reaped children (os.times); diff two snapshots
+    with ``cpu_delta`` to see how much CPU *other* processes used meanwhile."""
+    busy = steal = float("nan")
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        tick = os.sysconf("SC_CLK_TCK")
+        user, nice, system, _idle, _iowait, irq, softirq, steal_t = (fields + [0] * 8)[:8]
+        busy = (user + nice + system + irq + softirq) / tick
+        steal = steal_t / tick
+    except (OSError, ValueError):
+        pass
+    t = os.times()
+    return {"busy": busy, "steal": steal, "own": t.user + t.system + t.children_user + t.children_system}
+
+
+def cpu_delta(before: dict, after: dict) -> dict:
+    busy = after["busy"] - before["busy"]
+    own = after["own"] - before["own"]
+    return {"busy_cpu_s": busy, "own_cpu_s": own, "other_cpu_s": max(0.0, busy - own),
+            "steal_cpu_s": after["steal"] - before["steal"]}

@@ -211,7 +211,7 @@ def main(argv=None) -> int:
                     cpu[v.name].append(c / args.requests * 1e6)
                 if not args.json:
                     print(f"  round {r + 1}/{args.rounds}: "
-                          + "  ".join(f"{name} {wall[name][-1]:6.1f} us" for name in wall), file=sys.stderr)
+                          + "  ".join(f"{name} {wall[name][-1]:6.1f} us" for name in wall), flush=True)
             produced = {v.name: v.produced() for v in variants}
         finally:
             for v in variants:

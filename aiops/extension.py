@@ -1,0 +1,172 @@
+"""The Flask extension: ``AIOps(app)`` registers /aiops/* and analyses in the background.
+
+One APScheduler ``BackgroundScheduler`` per process runs a job per app every
+``AIOPS_ANALYSIS_INTERVAL_S``; each pass takes a lease in the database, so
+when several gunicorn workers share a store only one of them analyses at a
+time. A failing pass is logged and never reaches the host app.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+
+from aiops.config import ANALYSIS_CONFIG, EXTENSION_CONFIG, AnalysisConfig, analysis_config
+from aiops.engine import Analyzer, PassResult
+from aiops.store import AnalysisStore
+from telemetry.config import read_config
+
+log = logging.getLogger("aiops")
+EXTENSION_KEY = "aiops"
+
+
+@dataclass
+class AIOpsState:
+    """Per-app state in ``app.extensions["aiops"]``."""
+
+    settings: dict
+    config: AnalysisConfig
+    store: AnalysisStore
+    analyzer: Analyzer
+    notifier: object | None
+    api_key: str | None
+    app_ref: object = None
+    pass_lock: threading.Lock = field(default_factory=threading.Lock)
+    last_result: PassResult | None = None
+    last_error: str | None = None
+    passes: int = 0
+    failed_passes: int = 0
+
+    def run_pass(self, now_s: float | None = None, flush: bool = True) -> PassResult:
+        """Flush buffered spans (when telemetry writes this store), then run one pass."""
+        app = self.app_ref
+        telemetry = app.extensions.get("telemetry") if app is not None else None
+        if flush and telemetry is not None and telemetry.store is not None:
+            telemetry.store.flush(5.0)
+        with self.pass_lock:
+            result = self.analyzer.run_pass(now_s)
+        self.passes += 1
+        self.last_result = result
+        return result
+
+    def background_pass(self) -> None:
+        """The scheduler's job: never raises."""
+        try:
+            self.run_pass()
+            self.last_error = None
+        except Exception as exc:  # a broken pass must not kill the scheduler or the app
+            self.failed_passes += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("aiops: analysis pass failed", exc_info=True)
+
+
+class _ProcessScheduler:
+    """The one APScheduler of this process, restarted in a forked child."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._scheduler = None
+        self._jobs: dict[str, tuple] = {}
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def add(self, job_id: str, func, interval_s: float) -> None:
+        with self._lock:
+            self._jobs[job_id] = (func, interval_s)
+            self._ensure_started()
+            self._scheduler.add_job(func, "interval", seconds=interval_s, id=job_id, replace_existing=True,
+                                    max_instances=1, coalesce=True, misfire_grace_time=None)
+
+    def remove(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+            if self._scheduler is not None:
+                try:
+                    self._scheduler.remove_job(job_id)
+                except Exception:  # already gone
+                    pass
+
+    def running(self, job_id: str) -> bool:
+        return self._scheduler is not None and self._scheduler.running and job_id in self._jobs
+
+    def _ensure_started(self) -> None:
+        if self._scheduler is None:
+            from apscheduler.schedulers.background import BackgroundScheduler
+            self._scheduler = BackgroundScheduler(daemon=True, timezone="UTC")
+            self._scheduler.start()
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._scheduler = None
+        jobs, self._jobs = self._jobs, {}
+        for job_id, (func, interval_s) in jobs.items():
+            self.add(job_id, func, interval_s)
+
+
+SCHEDULER = _ProcessScheduler()
+
+
+class AIOps:
+    """Flask extension: ``AIOps(app)`` or ``ext = AIOps(); ext.init_app(app)``.
+
+    Needs a span store: ``Telemetry(app)`` first, or ``AIOPS_DB_PATH``.
+    """
+
+    def __init__(self, app=None):
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app) -> None:
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError("AIOps is already initialised on this app")
+        from aiops.notify import WEBHOOK_CONFIG, WebhookNotifier
+
+        settings = read_config(app, EXTENSION_CONFIG + ANALYSIS_CONFIG + WEBHOOK_CONFIG)
+        if not settings["AIOPS_ENABLED"]:
+            app.extensions[EXTENSION_KEY] = None
+            return
+        db_path = settings["AIOPS_DB_PATH"]
+        if not db_path:
+            raise ValueError("AIOPS_DB_PATH must name the span store's SQLite file: initialise Telemetry(app) "
+                             "before AIOps(app), or set AIOPS_DB_PATH")
+        config = analysis_config(settings)
+        store = AnalysisStore(db_path)
+        notifier = WebhookNotifier.from_config(settings) if settings["AIOPS_WEBHOOK_URLS"] else None
+        analyzer = Analyzer(store, config, notify=notifier.notify if notifier else None)
+        state = AIOpsState(settings=settings, config=config, store=store, analyzer=analyzer, notifier=notifier,
+                           api_key=settings["AIOPS_API_KEY"], app_ref=app)
+        app.extensions[EXTENSION_KEY] = state
+        from aiops.api import make_blueprint
+        app.register_blueprint(make_blueprint())
+        if settings["AIOPS_SCHEDULER"]:
+            SCHEDULER.add(self.job_id(app), state.background_pass, config.interval_s)
+
+    @staticmethod
+    def job_id(app) -> str:
+        return f"aiops-analysis-{id(app)}"
+
+    @staticmethod
+    def state(app=None) -> AIOpsState:
+        if app is None:
+            from flask import current_app
+            app = current_app._get_current_object()
+        state = app.extensions.get(EXTENSION_KEY)
+        if state is None:
+            raise RuntimeError("AIOps is not initialised (or AIOPS_ENABLED is false) on this app")
+        return state
+
+    @classmethod
+    def analyze(cls, app=None, now_s: float | None = None) -> PassResult:
+        """Flush spans and run one pass now."""
+        return cls.state(app).run_pass(now_s)
+
+    @classmethod
+    def shutdown(cls, app) -> None:
+        """Stop this app's background job and notifier (tests, embedding code)."""
+        SCHEDULER.remove(cls.job_id(app))
+        state = app.extensions.get(EXTENSION_KEY)
+        if state is not None:
+            if state.notifier is not None:
+                state.notifier.close(5.0)
+            state.store.close()
+
