@@ -144,7 +144,7 @@ def make_blueprint() -> Blueprint:
                 with state.store.transaction():
                     state.store.save_incidents([updated])
         except TransitionError as exc:
-            return json_error(409, f"cannot {action} incident {incident_id}", str(exc), status=found.status)
+            return json_error(409, f"cannot {action} incident {incident_id}", str(exc), incident_status=found.status)
         single = _single_service(state)
         if state.notifier is not None:
             state.notifier.notify("acknowledged" if action == "acknowledge" else "resolved", updated.to_json(single))

@@ -65,7 +65,6 @@ class DetectionContext:
     """What detectors may look at besides their own series.
 
     ``now_s``: end of the window (epoch s). ``window``: every series' stats.
-    ``recent``: the same over the last few passes.
     ``last_seen_s``: per series, start time of its latest span in the store
     (None if unknown). ``timeouts_from_callers``: per series, how many
     caller spans in the window failed with a timeout while calling it.
@@ -76,8 +75,6 @@ class DetectionContext:
     window: dict[SeriesKey, WindowStats]
     last_seen_s: dict[SeriesKey, float] = field(default_factory=dict)
     timeouts_from_callers: dict[SeriesKey, int] = field(default_factory=dict)
-    #: every series' stats over the most recent part of the window (severity reflects the present)
-    recent: dict[SeriesKey, WindowStats] = field(default_factory=dict)
 
 
 Detector = Callable[[WindowStats | None, Baseline, DetectionContext], "Anomaly | None"]
@@ -214,9 +211,7 @@ def detect_errors(stats: WindowStats | None, baseline: Baseline, ctx: DetectionC
     if p_value >= config.error_p_value:
         return None
     latency_ratio = stats.p50_ms / baseline.p50_ms if baseline.p50_ms else 1.0
-    recent = ctx.recent.get(stats.key)
-    if recent is not None and recent.count >= config.min_requests and recent.error_ratio > ratio:
-        ratio = recent.error_ratio  # the window still holds the healthy minutes before the spike
+    ratio = max(ratio, stats.recent_error_ratio)  # the window still holds the healthy minutes before the spike
     return Anomaly(
         type="error_spike", service=stats.key[0], endpoint=stats.key[1],
         severity=severity_of(ratio, latency_ratio, config),

@@ -104,10 +104,8 @@ class Analyzer:
         graph.merge(graph_delta)
 
         stats = aggregate(window)
-        recent_start = now_s - min(config.window_s, max(2 * config.interval_s, 10.0))
         ctx = DetectionContext(
             now_s=now_s, config=config, window=stats,
-            recent=aggregate(s for s in window if s["start_time"] >= recent_start),
             last_seen_s=store.last_seen(k for k, b in baselines.items() if b.ready(config)),
             timeouts_from_callers=timeouts_seen_by_callers(trees, graph),
         )

@@ -7,6 +7,7 @@ time. A failing pass is logged and never reaches the host app.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -94,6 +95,16 @@ class _ProcessScheduler:
             from apscheduler.schedulers.background import BackgroundScheduler
             self._scheduler = BackgroundScheduler(daemon=True, timezone="UTC")
             self._scheduler.start()
+            atexit.register(self._shutdown)
+
+    def _shutdown(self) -> None:
+        """At exit: stop scheduling before the interpreter tears the executor down."""
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None and scheduler.running:
+            try:
+                scheduler.shutdown(wait=False)
+            except Exception:
+                pass
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()

@@ -215,9 +215,9 @@ def build_text(event: str, incident: Mapping, dashboard_url: str | None = None) 
     if isinstance(recurrence, Mapping):
         count, days = _count(recurrence.get("count")), _count(recurrence.get("window_days"))
         if count and days:
-            details.append(f"recurred {count} times in {days} days")
+            details.append(f"seen {count} times in {days} days")
         elif count:
-            details.append(f"recurred {count} times")
+            details.append(f"seen {count} times")
     if dashboard_url:
         details.append(clean_text(dashboard_url, 2000))
     return head + ("\n" + " · ".join(details) if details else "")

@@ -12,6 +12,8 @@ from typing import Iterable, Mapping
 
 #: Key of every series: (service, route).
 SeriesKey = tuple[str, str]
+#: Fewest latest requests ``recent_error_ratio`` looks at.
+ONSET_MIN_REQUESTS = 20
 
 
 def endpoint_name(key: SeriesKey, single_service: bool = True) -> str:
@@ -47,6 +49,8 @@ class WindowStats:
     sample_errors: list[tuple[str, str, int]] = field(default_factory=list)
     first_start: float = math.inf
     last_start: float = -math.inf
+    #: highest error ratio of the window's latest requests, over at least ``ONSET_MIN_REQUESTS`` of them
+    recent_error_ratio: float = 0.0
 
     @property
     def error_ratio(self) -> float:
@@ -104,6 +108,7 @@ def aggregate(spans: Iterable[Mapping]) -> dict[SeriesKey, WindowStats]:
     """Group spans by (service, route) into ``WindowStats`` (latencies sorted)."""
     stats: dict[SeriesKey, WindowStats] = {}
     errors: dict[SeriesKey, dict[tuple[str, str], int]] = {}
+    flags: dict[SeriesKey, list[tuple[float, int]]] = {}
     for span in spans:
         key = (span["service"], span["route"])
         s = stats.get(key)
@@ -122,6 +127,7 @@ def aggregate(spans: Iterable[Mapping]) -> dict[SeriesKey, WindowStats]:
             s.server_errors += 1
         if is_timeout(span):
             s.timeouts += 1
+        flags.setdefault(key, []).append((start, 1 if span["error"] else 0))
         if span["error"]:
             s.error_count += 1
             sample = (span.get("exception_type") or f"HTTP {status}", span.get("exception_message") or "")
@@ -129,7 +135,22 @@ def aggregate(spans: Iterable[Mapping]) -> dict[SeriesKey, WindowStats]:
             bucket[sample] = bucket.get(sample, 0) + 1
     for key, s in stats.items():
         s.latencies_ms.sort()
+        s.recent_error_ratio = _recent_error_ratio(flags[key])
         if key in errors:
             ranked = sorted(errors[key].items(), key=lambda kv: -kv[1])[:5]
             s.sample_errors = [(t, m, n) for (t, m), n in ranked]
     return stats
+
+
+def _recent_error_ratio(flags: list[tuple[float, int]]) -> float:
+    """Highest error ratio over the latest k requests, k >= ``ONSET_MIN_REQUESTS``
+    (all of them when fewer): the error ratio since a fault began, which the
+    whole window dilutes with the healthy minutes before it."""
+    flags.sort()
+    n = len(flags)
+    best, errors = 0.0, 0
+    for k, (_, error) in enumerate(reversed(flags), 1):
+        errors += error
+        if k >= min(ONSET_MIN_REQUESTS, n):
+            best = max(best, errors / k)
+    return best

@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from flask import Flask  # noqa: E402
 from werkzeug.test import EnvironBuilder  # noqa: E402
 
-from bench._common import count_rows, machine_info, median, print_machine_info  # noqa: E402
+from bench._common import count_rows, cpu_delta, cpu_snapshot, machine_info, median, print_machine_info  # noqa: E402
 
 TARGET_PERCENT = 20.0
 
@@ -201,7 +201,9 @@ def main(argv=None) -> int:
             wall = {v.name: [] for v in variants}
             cpu = {v.name: [] for v in variants}
             orders = []
+            other_cpu = []  # CPU s other processes used during each round
             for r in range(args.rounds):
+                snap = cpu_snapshot()
                 k = r % len(variants)
                 order = variants[k:] + variants[:k]
                 orders.append([v.name for v in order])
@@ -209,9 +211,11 @@ def main(argv=None) -> int:
                     w, c = run_batch(v, environ, args.requests)
                     wall[v.name].append(w / args.requests * 1e6)
                     cpu[v.name].append(c / args.requests * 1e6)
+                other_cpu.append(cpu_delta(snap, cpu_snapshot())["other_cpu_s"])
                 if not args.json:
                     print(f"  round {r + 1}/{args.rounds}: "
-                          + "  ".join(f"{name} {wall[name][-1]:6.1f} us" for name in wall), flush=True)
+                          + "  ".join(f"{name} {wall[name][-1]:6.1f} us" for name in wall)
+                          + f"   (other processes' cpu {other_cpu[-1]:.2f} s)", flush=True)
             produced = {v.name: v.produced() for v in variants}
         finally:
             for v in variants:
@@ -249,6 +253,7 @@ def main(argv=None) -> int:
         "warmup_per_variant": args.warmup,
         "requests_per_variant": total_per_variant,
         "round_orders": orders,
+        "other_processes_cpu_s_per_round": other_cpu,
         "us_per_request_wall": wall,
         "us_per_request_cpu": cpu,
         "median_us_wall": med_wall,
@@ -292,6 +297,8 @@ def main(argv=None) -> int:
               f"internal_errors={ours_stats['internal_errors']} queued={ours_stats['queued']} "
               f"(requests={total_per_variant})")
         print(f"otel  : exported_spans={otel_stats['exported_spans']} (requests={total_per_variant})")
+        print(f"noise : other processes used {sum(other_cpu):.2f} CPU-s during the timed rounds "
+              f"(max {max(other_cpu):.2f} s in one round); rerun if that is not ~0")
         print("checks: " + ", ".join(f"{k}={'ok' if v else 'FAILED'}" for k, v in checks.items()))
     if not all(checks.values()):
         print("error: a variant did not produce one span per request; the figures are not comparable",

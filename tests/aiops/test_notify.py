@@ -101,7 +101,7 @@ def test_message_reaches_every_url_with_text_and_structured_fields(live_server, 
         text = body["text"]
         assert text.startswith(":rotating_light: [HIGH] INC-20240501-0001 opened: Latency spike detected in /payment")
         assert "root cause /payment (confidence 100%), affected /payment, /checkout" in text
-        assert "p95 2040 ms vs baseline 180 ms" in text and "recurred 3 times in 7 days" in text
+        assert "p95 2040 ms vs baseline 180 ms" in text and "seen 3 times in 7 days" in text
         assert len(text.splitlines()) == 2
         assert body["event"] == "opened"
         assert body["incident_id"] == INCIDENT["id"]
@@ -135,7 +135,7 @@ def test_dashboard_url_and_missing_optional_fields():
     assert message["dashboard_url"] == "https://ops.example/aiops?x=1&y=2"
     assert "(confidence 87%)" in message["text"]
     assert message["text"].endswith("https://ops.example/aiops?x=1&amp;y=2")  # Slack escaping
-    assert "recurred" not in message["text"]
+    assert "seen" not in message["text"]
 
 
 def test_500s_are_retried_with_backoff_then_sent(live_server, notifiers):
