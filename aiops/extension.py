@@ -95,7 +95,14 @@ class _ProcessScheduler:
             from apscheduler.schedulers.background import BackgroundScheduler
             self._scheduler = BackgroundScheduler(daemon=True, timezone="UTC")
             self._scheduler.start()
-            atexit.register(self._shutdown)
+            # Stop scheduling before concurrent.futures shuts its pools down at
+            # interpreter exit (it registers with threading's exit hooks, which
+            # run before atexit's); otherwise a due job logs an error at exit.
+            register = getattr(threading, "_register_atexit", atexit.register)
+            try:
+                register(self._shutdown)
+            except RuntimeError:  # already shutting down
+                pass
 
     def _shutdown(self) -> None:
         """At exit: stop scheduling before the interpreter tears the executor down."""

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 #: Key of every series: (service, route).
 SeriesKey = tuple[str, str]
 #: Fewest latest requests ``recent_error_ratio`` looks at.
-ONSET_MIN_REQUESTS = 20
+ONSET_MIN_REQUESTS = 10
 
 
 def endpoint_name(key: SeriesKey, single_service: bool = True) -> str:
