@@ -17,9 +17,10 @@ from aiops.series import SeriesKey, WindowStats, percentile
 
 @dataclass
 class Anomaly:
-    """One detector's finding on one series. Latencies in ms; ``deviation``
-    is current / baseline (latency and traffic) or the error ratio's
-    multiple of its baseline; ``score`` the significance (z or -log10 p)."""
+    """One detector's finding on one series. Latencies in ms, rates in
+    requests/s; ``deviation`` is current / baseline (latency and traffic) or
+    the error ratio's multiple of its baseline (floored at 1%); ``score`` the
+    significance (z or -log10 p)."""
 
     type: str
     service: str
@@ -189,6 +190,7 @@ def detect_latency(stats: WindowStats | None, baseline: Baseline, ctx: Detection
         baseline_ms=expected_ms, current_ms=current_ms, deviation=ratio,
         score=max(z, -math.log10(max(onset_p, 1e-300))), detected_at=ctx.now_s,
         request_count=n, error_ratio=stats.error_ratio, baseline_error_ratio=baseline.error_ratio,
+        rate_per_s=n / config.window_s, baseline_rate_per_s=baseline.rate_per_s,
         description=f"Latency spike: {current_ms:.0f}ms (baseline: {expected_ms:.0f}ms, {ratio:.1f}x slower){scope}",
         sample_errors=_samples(stats),
     )
@@ -215,7 +217,8 @@ def detect_errors(stats: WindowStats | None, baseline: Baseline, ctx: DetectionC
     return Anomaly(
         type="error_spike", service=stats.key[0], endpoint=stats.key[1],
         severity=severity_of(ratio, latency_ratio, config),
-        baseline_ms=baseline.p50_ms, current_ms=stats.p50_ms, deviation=ratio / p0,
+        baseline_ms=baseline.p50_ms, current_ms=stats.p50_ms, deviation=ratio / max(baseline.error_ratio, 0.01),
+        rate_per_s=n / config.window_s, baseline_rate_per_s=baseline.rate_per_s,
         score=-math.log10(max(p_value, 1e-300)), detected_at=ctx.now_s,
         request_count=n, error_ratio=ratio, baseline_error_ratio=baseline.error_ratio,
         description=(f"Error spike: {ratio:.0%} of requests failing ({k} of {n} in the last "

@@ -4,15 +4,20 @@ from pathlib import Path
 
 import pytest
 
+from aiops.config import ANALYSIS_CONFIG, EXTENSION_CONFIG
+from aiops.notify import WEBHOOK_CONFIG
 from app import DEMO_CONFIG
 from simulation.chaos import CHAOS_CONFIG
 from telemetry.extension import TELEMETRY_CONFIG
+
+ALL_KEYS = sorted({k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *DEMO_CONFIG, *ANALYSIS_CONFIG,
+                                    *EXTENSION_CONFIG, *WEBHOOK_CONFIG)})
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
-@pytest.mark.parametrize("key", [k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *DEMO_CONFIG)])
+@pytest.mark.parametrize("key", ALL_KEYS)
 def test_every_config_key_is_documented_with_default_and_unit(key):
     rows = [line for line in README.splitlines() if line.startswith(f"| `{key}` |")]
     assert len(rows) == 1, f"{key} needs exactly one row in a README config table"
@@ -26,3 +31,15 @@ def test_ci_runs_the_readme_test_command():
     demo_command, test_command = commands[0], commands[1]
     assert demo_command.endswith("python app.py")
     assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_aiops_endpoint_has_a_curl_example():
+    from aiops.api import ENDPOINTS
+    curl_lines = [line for line in README.splitlines() if line.startswith("curl")]
+    for endpoint in ENDPOINTS:
+        method, path = endpoint.split()[:2]
+        pattern = re.escape(path.split("?")[0]).replace(re.escape("<id>"), "[^/ ]+")
+        pattern = pattern.replace(re.escape("<trace_id>"), "[0-9a-f]{32}")
+        matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|$)", line)
+                    and (method == "GET" or "-X POST" in line)]
+        assert matching, f"no curl example for {endpoint}"
