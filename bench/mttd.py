@@ -404,11 +404,11 @@ def main(argv=None) -> int:
     print(f"MTTD at default settings (interval {r['settings']['interval_s']:g} s, window "
           f"{r['settings']['window_s']:g} s), {args.rate:g} req/s per route (/inventory and /payment "
           f"{2 * args.rate:g} req/s with /checkout's calls); random phase seed {seed}")
-    print(f"  {'#':>2} {'fault':<30} {'expected':<11} {'detected':<11} {'ok':<3} {'conf':>5} "
+    print(f"  {'#':>2} {'fault':<37} {'expected':<11} {'detected':<11} {'ok':<3} {'conf':>5} "
           f"{'MTTD s':>7} {'poll s':>7} {'phase s':>7}  incident")
     for t in r["trials"]:
         inc = t["incident"] or (t["first_incident"] or {}).get("incident") or {}
-        print(f"  {t['trial']:>2} {t['fault']:<30} {t['expected_root_cause']:<11} "
+        print(f"  {t['trial']:>2} {t['fault']:<37} {t['expected_root_cause']:<11} "
               f"{t['detected_root_cause'] or 'none':<11} {'yes' if t['root_cause_correct'] else 'NO':<3} "
               f"{fmt(t['confidence'], '.2f'):>5} {fmt(t['mttd_incident_s']):>7} {fmt(t['mttd_poll_s']):>7} "
               f"{fmt(t['phase_after_last_pass_s'], '.1f'):>7}  {inc.get('id', '-')} {inc.get('title', '')}")
