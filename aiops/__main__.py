@@ -7,6 +7,8 @@ them there.
 ``detect``
     Run the online detector over a CSV (``timestamp,value`` header by default)
     and print the anomalies as JSON.  Exit status 2 on bad input.
+``incidents``, ``analyze``
+    Read a span store's incidents, or run one analysis pass (see aiops.cli).
 """
 from __future__ import annotations
 
@@ -18,11 +20,8 @@ import sys
 from dataclasses import fields
 from typing import Callable
 
+from aiops.cli import UsageError, add_analyze, add_incidents, run_analyze, run_incidents
 from aiops.online import DETECTOR_NAME, DetectorConfig, OnlineDetector
-
-
-class UsageError(Exception):
-    """Bad input: printed as ``error: ...`` on stderr, exit status 2."""
 
 
 # -- detect ------------------------------------------------------------------
@@ -116,6 +115,8 @@ Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Na
 
 COMMANDS: dict[str, Command] = {
     "detect": (_add_detect, _run_detect, "flag anomalies in a CSV series with the online detector"),
+    "incidents": (add_incidents, run_incidents, "list incidents of a span store, or show one"),
+    "analyze": (add_analyze, run_analyze, "run one analysis pass over a span store now"),
 }
 
 

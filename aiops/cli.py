@@ -21,8 +21,8 @@ SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow"}
 STATUS_STYLE = {"active": "bold", "acknowledged": "cyan", "resolved": "green"}
 
 
-class CliError(Exception):
-    """Printed as ``error: ...``; exit status 2."""
+class UsageError(Exception):
+    """Bad input: printed as ``error: ...`` on stderr, exit status 2."""
 
 
 def _default_db() -> str:
@@ -40,21 +40,21 @@ def _open_store(path: str | None):
     from aiops.store import AnalysisStore
     path = path or _default_db()
     if not os.path.isfile(path):
-        raise CliError(f"no span store at {path}: pass --db FILE (the TELEMETRY_DB_PATH of your app)")
+        raise UsageError(f"no span store at {path}: pass --db FILE (the TELEMETRY_DB_PATH of your app)")
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         has_spans = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'spans'").fetchone()
         conn.close()
     except sqlite3.DatabaseError as exc:
-        raise CliError(f"{path} is not a SQLite database: {exc}") from None
+        raise UsageError(f"{path} is not a SQLite database: {exc}") from None
     if not has_spans:
-        raise CliError(f"{path} has no spans table: is it the TELEMETRY_DB_PATH of an app with Telemetry?")
+        raise UsageError(f"{path} has no spans table: is it the TELEMETRY_DB_PATH of an app with Telemetry?")
     return AnalysisStore(path)
 
 
 def _console():
     from rich.console import Console
-    return Console(soft_wrap=False, width=max(100, Console().width))
+    return Console(soft_wrap=False, width=max(160, Console().width))
 
 
 # -- incidents ---------------------------------------------------------------------
@@ -74,7 +74,7 @@ def run_incidents(args: argparse.Namespace) -> int:
     if args.id:
         incident = store.incident(args.id)
         if incident is None:
-            raise CliError(f"incident {args.id} not found (list them with: python -m aiops incidents --status all)")
+            raise UsageError(f"incident {args.id} not found (list them with: python -m aiops incidents --status all)")
         body = incident.to_json(single)
         if args.json:
             print(json.dumps(body, indent=2))
@@ -82,7 +82,7 @@ def run_incidents(args: argparse.Namespace) -> int:
             _print_incident(body)
         return 0
     if args.limit < 1:
-        raise CliError(f"--limit must be at least 1, got {args.limit}")
+        raise UsageError(f"--limit must be at least 1, got {args.limit}")
     if args.status == "open":
         found = list(reversed(store.open_incidents()))[: args.limit]
     else:
@@ -93,8 +93,9 @@ def run_incidents(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
     table = Table(title=f"{len(bodies)} {args.status} incident(s) in {store.path}", title_justify="left")
-    for column in ("id", "severity", "status", "title", "root cause", "conf.", "affected", "first detected",
-                   "recurrence"):
+    for column in ("id", "severity", "status"):
+        table.add_column(column, no_wrap=True)
+    for column in ("title", "root cause", "conf.", "affected", "first detected", "recurrence"):
         table.add_column(column, overflow="fold")
     for b in bodies:
         table.add_row(
@@ -157,7 +158,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     try:
         config = analysis_config(read_config(_EnvOnly(), ANALYSIS_CONFIG))
     except ValueError as exc:
-        raise CliError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     result = Analyzer(store, config).run_pass()
     single = len({k[0] for k in store.load_baselines()}) <= 1
     if args.json:
@@ -188,7 +189,3 @@ def run_analyze(args: argparse.Namespace) -> int:
     console.print(changes)
     return 0
 
-
-def fail(exc: CliError) -> int:
-    print(f"error: {exc}", file=sys.stderr)
-    return 2
