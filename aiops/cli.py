@@ -159,7 +159,11 @@ def run_analyze(args: argparse.Namespace) -> int:
         config = analysis_config(read_config(_EnvOnly(), ANALYSIS_CONFIG))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    result = Analyzer(store, config).run_pass()
+    analyzer = Analyzer(store, config)
+    try:
+        result = analyzer.run_pass()
+    finally:
+        store.release_lock(analyzer.owner)  # a one-shot pass: leave the lease to the running app
     single = len({k[0] for k in store.load_baselines()}) <= 1
     if args.json:
         print(json.dumps(result.to_dict(single), indent=2))
