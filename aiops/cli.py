@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sqlite3
-import sys
 
 from aiops.config import ANALYSIS_CONFIG, analysis_config
 from aiops.incidents import STATUSES, iso

@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 import requests
 
 from telemetry.config import ConfigKey, as_number, as_str_list
+from telemetry.store import RateLimitedLog
 
 log = logging.getLogger("aiops")
 
@@ -277,33 +278,6 @@ def _finite(value: Any) -> Any:
 # -- delivery ----------------------------------------------------------------------
 
 
-class _RateLimitedLog:
-    """Logs on ``aiops`` once per ``interval_s`` per key, then says how many
-    similar messages were suppressed in between."""
-
-    def __init__(self, interval_s: float = 60.0):
-        self.interval_s = interval_s
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def warning(self, key: str, message: str, *args) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last.get(key, -math.inf) < self.interval_s:
-                self._suppressed[key] = self._suppressed.get(key, 0) + 1
-                return
-            self._last[key] = now
-            suppressed = self._suppressed.pop(key, 0)
-        if suppressed:
-            message += " (%d similar message(s) suppressed)"
-            args += (suppressed,)
-        try:
-            log.warning(message, *args)
-        except Exception:  # pragma: no cover - a broken handler must not kill a worker
-            pass
-
-
 def redact_url(url: str) -> str:
     """``scheme://host[:port]/…``: webhook URLs carry their secret in the path."""
     try:
@@ -368,7 +342,7 @@ class WebhookNotifier:
         self._init_sync()
         self._closed = False
         self.sent = self.failed = self.retried = self.dropped = 0
-        self.warn = _RateLimitedLog()
+        self.warn = RateLimitedLog(logger=log)
         self._atexit = None
         if self._channels:
             ref = weakref.ref(self)

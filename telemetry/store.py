@@ -68,17 +68,32 @@ def connect(path: str, timeout_s: float = 5.0) -> sqlite3.Connection:
 
 
 class RateLimitedLog:
-    """Logs a warning per key at most once per ``interval_s`` (default 60 s)."""
+    """Logs a warning per key at most once per ``interval_s`` (default 60 s)
+    on ``logger`` (default: ``telemetry``), then says how many similar
+    messages were suppressed in between. Never raises."""
 
-    def __init__(self, interval_s: float = 60.0):
+    def __init__(self, interval_s: float = 60.0, logger: logging.Logger | None = None):
         self.interval_s = interval_s
+        self.logger = logger or log
         self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._lock = threading.Lock()
 
     def warning(self, key: str, message: str, *args, exc_info: bool = False) -> None:
         now = time.monotonic()
-        if now - self._last.get(key, -1e18) >= self.interval_s:
+        with self._lock:
+            if now - self._last.get(key, -1e18) < self.interval_s:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return
             self._last[key] = now
-            log.warning(message, *args, exc_info=exc_info)
+            suppressed = self._suppressed.pop(key, 0)
+        if suppressed:
+            message += " (%d similar message(s) suppressed)"
+            args += (suppressed,)
+        try:
+            self.logger.warning(message, *args, exc_info=exc_info)
+        except Exception:  # a broken log handler must not break the caller
+            pass
 
 
 @dataclass

@@ -2,7 +2,7 @@
 import re
 
 import pytest
-from flask import Flask, abort
+from flask import Flask
 
 from aiops import AIOps
 from telemetry import Telemetry
@@ -35,8 +35,7 @@ def make_app(tmp_path, **config):
         return {"error": str(exc)}, 500
 
     app.state = state
-    yield_app = app
-    return yield_app
+    return app
 
 
 def get(client, path, **kwargs):

@@ -116,7 +116,6 @@ def test_baselines_survive_a_restart(tmp_path):
     restarted = Analyzer(type(first.store)(str(db)), AnalysisConfig())
     assert restarted.store.load_baselines()[("shop", "/payment")].requests == learned[("shop", "/payment")].requests
     # A fault right after the restart is judged against what was learned before it.
-    from tests.aiops.helpers import Run as _Run  # noqa: F401 - same helper, a second run on the same file
     from aiops.synthetic import generate, replay
     from telemetry.store import _INSERT, connect
     conn = connect(str(db))
