@@ -163,11 +163,11 @@ Every response carries X-Trace-Id. Ctrl-C stops.
 
 
 def aiops_banner(app: Flask) -> str:
-    """The AIOps endpoint lines, listing what is registered on ``app``."""
-    rules = sorted({r.rule for r in app.url_map.iter_rules() if r.rule.startswith("/aiops/")})
-    if not rules:
+    """The AIOps endpoint lines, when the analysis is enabled on ``app``."""
+    if not app.extensions.get("aiops"):
         return ""
-    return "\nAIOps endpoints:\n" + "".join(f"  {r}\n" for r in rules)
+    from aiops.api import ENDPOINTS
+    return "\nAIOps endpoints:\n" + "".join(f"  {line}\n" for line in ENDPOINTS)
 
 
 def main() -> None:
