@@ -15,6 +15,10 @@ views of the series at once, each judged against its own sliding history of
     (sudden moves relative to the local level, even when the value itself is
     common over the longer history).
 
+An optional fourth view, ``level`` (the mean of the last ``level_points``
+values, off by default), watches slower level shifts; it gets the same
+overlap correction as ``mean`` and the Bonferroni factor becomes 4.
+
 For each view, the two-sided tail probability of the current feature value is
 read off the empirical distribution of its history; beyond the largest (or
 smallest) value ever seen it is extrapolated with an exponential tail fitted
@@ -78,6 +82,8 @@ class DetectorConfig:
     """Flag when score (-log10 of the corrected tail probability) reaches this. Default 3.0."""
     refractory_points: int = 50
     """After a flag, the next this-many points are never flagged. Default 50."""
+    level_points: int = 0
+    """Window, in points, of an optional long rolling-mean ``level`` view (0 = off). Default 0."""
 
     def __post_init__(self) -> None:
         ints = {
@@ -86,6 +92,7 @@ class DetectorConfig:
             "smooth_points": 1,
             "baseline_points": 1,
             "refractory_points": 0,
+            "level_points": 0,
         }
         for name, low in ints.items():
             value = getattr(self, name)
@@ -121,7 +128,8 @@ class Verdict:
     3 = about one in a thousand, capped at 300; 0 during warm-up).
     ``expected`` is the local level the point was compared with (the mean of
     the ``baseline_points`` values before it).  ``feature`` names the view that
-    gave the score (``value``, ``mean`` or ``residual``; ``""`` while warming up).
+    gave the score (``value``, ``mean``, ``residual`` or, if enabled,
+    ``level``; ``""`` while warming up).
     ``is_anomaly`` is ``score >= threshold`` outside the refractory period.
     """
 
@@ -196,12 +204,16 @@ class OnlineDetector:
     def __init__(self, config: DetectorConfig | None = None):
         self.config = config or DetectorConfig()
         c = self.config
-        self._recent: deque[float] = deque(maxlen=max(c.smooth_points, c.baseline_points + 1))
+        self._recent: deque[float] = deque(maxlen=max(c.smooth_points, c.baseline_points + 1, c.level_points))
         self._histories = {
             "value": _History(c.history_points, 0),
             "mean": _History(c.history_points, c.smooth_points - 1),
             "residual": _History(c.history_points, 0),
         }
+        if c.level_points:
+            self._histories["level"] = _History(c.history_points, c.level_points - 1)
+        # windowed views: overlapping windows give ~width times fewer independent samples
+        self._overlap = {"mean": c.smooth_points, "level": c.level_points}
         self._seen = 0
         self._last_flag: int | None = None
 
@@ -221,19 +233,21 @@ class OnlineDetector:
         recent.append(x)
         window = list(recent)[-c.smooth_points:]
         feats = {"value": x, "mean": math.fsum(window) / len(window), "residual": x - expected}
+        if c.level_points:
+            long_window = list(recent)[-c.level_points:]
+            feats["level"] = math.fsum(long_window) / len(long_window)
 
         best, best_feature = 0.0, ""
-        for name in FEATURES:
-            hist = self._histories[name]
+        for name, hist in self._histories.items():
             if len(hist.fifo) >= c.min_history_points:
                 s = tail_surprise(hist.sorted, feats[name], c.tail_fraction, c.tail_scale_floor)
-                if name == "mean":
-                    # Overlapping windows: ~smooth_points times fewer independent samples.
-                    s = max(s - math.log10(c.smooth_points), 0.0)
+                if name in self._overlap:
+                    # Overlapping windows: ~width times fewer independent samples.
+                    s = max(s - math.log10(self._overlap[name]), 0.0)
                 if s > best:
                     best, best_feature = s, name
             hist.push(feats[name])
-        score = max(best - math.log10(len(FEATURES)), 0.0)
+        score = max(best - math.log10(len(self._histories)), 0.0)
 
         index = self._seen
         self._seen += 1

@@ -5,12 +5,21 @@ every series listed in the windows file, writes the flagged timestamps to a
 detections JSON, scores it with the shared ``nab_score.py`` and prints the
 corpus score, per-file figures and the time taken.
 
-    .venv/bin/python bench/nab.py [--data DIR] [--windows FILE] [--out FILE]
+With ``--cv`` it instead runs a 2-fold cross-validation: the series, in sorted
+order, are split alternately into fold A (even positions) and fold B (odd
+positions); for each fold the best of the small grid ``CV_GRID`` (declared
+below, default configuration first, so it wins ties) is chosen on the *other*
+fold's files only, and that choice and the default configuration are scored
+on the held-out fold (NAB normalisation over the held-out windows only).
+
+    .venv/bin/python bench/nab.py [--data DIR] [--windows FILE] [--out FILE] [--cv]
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
+import itertools
 import json
 import subprocess
 import sys
@@ -26,6 +35,16 @@ SHARED = REPO / ".." / "shared"
 DEFAULT_DATA = SHARED / "datasets" / "nab-aws"
 DEFAULT_SCORER = SHARED / "tools" / "nab_score.py"
 DEFAULT_OUT = REPO / "bench" / "out" / "nab_detections.json"
+
+
+# Candidate settings for --cv, declared up front (12 combinations): an extra
+# long-mean level view (off / 32 / 64 points), a shorter-memory history
+# (1000 vs 2000 points) and a shorter warm-up (150 vs 300 points).  The first
+# entry is the default configuration.
+CV_GRID: list[dict] = [
+    {"level_points": lv, "history_points": hp, "min_history_points": mh}
+    for hp, mh, lv in itertools.product((2000, 1000), (300, 150), (0, 32, 64))
+]
 
 
 def read_series(path: Path) -> tuple[list[str], list[float]]:
@@ -45,14 +64,71 @@ def run(data: Path, windows: Path, config: DetectorConfig) -> tuple[dict[str, li
     return detections, time.perf_counter() - started
 
 
+def _load_scorer(path: Path):
+    spec = importlib.util.spec_from_file_location("nab_score", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def cross_validate(data: Path, windows_path: Path, scorer_path: Path) -> int:
+    """2-fold CV over the series (alternate files in sorted order); prints held-out scores."""
+    scorer = _load_scorer(scorer_path)
+    windows = json.loads(windows_path.read_text())
+    names = sorted(windows)
+    folds = {"A": names[0::2], "B": names[1::2]}
+    default = DetectorConfig().to_dict()
+    grid = [DetectorConfig(**{**default, **g}) for g in CV_GRID]
+    if grid[0] != DetectorConfig():
+        raise SystemExit("CV_GRID must start with the default configuration")
+    series = {name: read_series(data / name) for name in names}
+    started = time.perf_counter()
+    detections = []  # per grid entry: file name -> flagged timestamps
+    for config in grid:
+        det = {}
+        for name in names:
+            timestamps, values = series[name]
+            det[name] = [t for t, v in zip(timestamps, detect_series(timestamps, values, config)) if v.is_anomaly]
+        detections.append(det)
+
+    def score(k: int, subset: list[str]) -> float:
+        return scorer.score_corpus(data, {n: windows[n] for n in subset}, detections[k])["nab_standard_score"]
+
+    def label(k: int) -> str:
+        return json.dumps(CV_GRID[k], sort_keys=True)
+
+    print(f"2-fold CV over {len(names)} series, grid of {len(grid)} settings (first = default)")
+    for k in range(len(grid)):
+        print(f"  [{k:2d}] {label(k)}  full corpus {score(k, names):5.1f}  "
+              f"A {score(k, folds['A']):5.1f}  B {score(k, folds['B']):5.1f}")
+    held_default, held_chosen = [], []
+    for test_fold, train_fold in (("A", "B"), ("B", "A")):
+        train_scores = [score(k, folds[train_fold]) for k in range(len(grid))]
+        best = max(range(len(grid)), key=lambda k: (train_scores[k], -k))  # ties: earliest (default first)
+        d, c = score(0, folds[test_fold]), score(best, folds[test_fold])
+        held_default.append(d)
+        held_chosen.append(c)
+        print(f"held-out fold {test_fold} ({len(folds[test_fold])} series): chose [{best}] {label(best)} "
+              f"(train {train_scores[best]:.1f} vs default {train_scores[0]:.1f}); "
+              f"held-out chosen {c:.1f}  default {d:.1f}")
+    print(f"mean held-out score: chosen {sum(held_chosen) / 2:.1f}  default {sum(held_default) / 2:.1f}")
+    print(f"default, full corpus: {score(0, names):.1f}")
+    print(f"time: {time.perf_counter() - started:.1f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="directory of the NAB CSV files")
     parser.add_argument("--windows", type=Path, default=None, help="windows JSON (default: DATA/windows.json)")
     parser.add_argument("--scorer", type=Path, default=DEFAULT_SCORER, help="path to nab_score.py")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the detections JSON")
+    parser.add_argument("--cv", action="store_true", help="2-fold cross-validation over a small grid (see CV_GRID)")
     args = parser.parse_args(argv)
     windows = args.windows or args.data / "windows.json"
+    if args.cv:
+        return cross_validate(args.data, windows, args.scorer)
 
     config = DetectorConfig()
     detections, elapsed = run(args.data, windows, config)

@@ -194,3 +194,32 @@ def test_tail_surprise():
     assert at_max < beyond[0] < beyond[1] < beyond[2]  # further past the record = rarer
     assert tail_surprise(hist, -51.0, 0.05, 0.05) == pytest.approx(beyond[2])  # symmetric
     assert tail_surprise([5.0] * 50, 5.0 + 1e-3, 0.05, 0.05) > 10  # a constant series moved
+
+
+# -- optional level view -----------------------------------------------------------
+
+LEVEL = DetectorConfig(level_points=32)
+
+
+def test_level_view_is_causal_and_round_trips():
+    values, _ = planted_series(seed=5, n=1100)
+    _prefix_check(values, LEVEL, ks=(1, 331, 500, 760, 1100))
+    det = OnlineDetector(LEVEL)
+    for i in range(600):
+        det.update(i, values[i])
+    state = json.loads(json.dumps(det.to_dict()))
+    assert set(state["histories"]) == {"value", "mean", "residual", "level"}
+    assert len(state["histories"]["level"]["pending"]) < LEVEL.level_points
+    restored = OnlineDetector.from_dict(state)
+    rest = range(600, len(values))
+    assert [restored.update(i, values[i]) for i in rest] == [det.update(i, values[i]) for i in rest]
+
+
+def test_level_view_off_by_default_and_validated():
+    assert DetectorConfig().level_points == 0
+    assert set(OnlineDetector().to_dict()["histories"]) == {"value", "mean", "residual"}
+    with pytest.raises(ValueError):
+        DetectorConfig(level_points=-1)
+    values, _ = planted_series(seed=0)
+    verdicts = detect_series(range(len(values)), values, LEVEL)
+    assert SPIKE_AT in [i for i, v in enumerate(verdicts) if v.is_anomaly]
