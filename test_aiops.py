@@ -354,6 +354,36 @@ if pytest is not None:
             backend.stop()
             SpanStore.close_all()
 
+    def test_two_services_writing_one_store_blame_the_right_service(tmp_path):
+        """frontend /checkout calls backend /inventory and /payment over HTTP; both
+        write one store; backend /payment breaks; the analysis names the service."""
+        from tests.conftest import LiveServer
+        db = str(tmp_path / "shared.db")
+        common = {"TELEMETRY_DB_PATH": db, "DEMO_LATENCY_SCALE": 0.2, "DEMO_ERROR_RATE": 0.0,
+                  "AIOPS_SCHEDULER": False}
+        backend = LiveServer(create_app({**common, "TELEMETRY_SERVICE_NAME": "backend"}))
+        front = LiveServer(create_app({**common, "TELEMETRY_SERVICE_NAME": "frontend",
+                                       "DEMO_UPSTREAM_URL": backend.url}))
+        try:
+            shopper = Demo(front.url)
+            shopper.traffic(["checkout"], rounds=35)
+            shopper.aiops("POST", "analyze")
+            Demo(backend.url).simulate("error", endpoint="/payment", rate=1.0)
+            shopper.traffic(["checkout"], rounds=10)
+            shopper.aiops("POST", "analyze")
+            [incident] = shopper.aiops("GET", "incidents")["active_incidents"]
+            assert incident["root_cause"]["service"] == "backend"
+            assert incident["root_cause"]["endpoint"] == "backend /payment"
+            assert incident["affected_endpoints"][:2] == ["backend /payment", "frontend /checkout"]
+            deps = shopper.aiops("GET", "dependencies")
+            assert {(e["caller"]["service"], e["callee"]["service"]) for e in deps["edges"]} == {("frontend", "backend")}
+        finally:
+            front.stop()
+            backend.stop()
+            for server in (front, backend):
+                AIOps.shutdown(server.app)
+            SpanStore.close_all()
+
     def test_app_factory_twice_in_one_process(tmp_path, monkeypatch):
         monkeypatch.setenv("DEMO_ERROR_RATE", "0.5")
         monkeypatch.setenv("PORT", "8080")
