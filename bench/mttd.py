@@ -260,6 +260,7 @@ def run_trial(client: Client, n: int, kind: str, params: dict, expected: str, rn
         "first_incident": first_any,
         "incident": found["incident"] if found else None,
         "fault_applied_count": applied,
+        "injected_at_s": t_inject,
         "cleared_at": t_clear,
     }
     if found:
@@ -289,6 +290,9 @@ def main(argv=None) -> int:
                         help="give up on a trial after this many seconds (default 60)")
     parser.add_argument("--cooldown", type=float, default=None,
                         help="seconds after clearing a fault before the next trial (default window + 1.5 x interval)")
+    parser.add_argument("--faults", default="1,2,3,4,5",
+                        help="which faults of the cycle to use, in order, 1-based (default 1,2,3,4,5: " +
+                        "; ".join(f"{i} {fault_label(k, p)}" for i, (k, p, _) in enumerate(FAULTS, 1)) + ")")
     parser.add_argument("--seed", type=int, default=None, help="seed of the random phases (default: random)")
     parser.add_argument("--json", action="store_true", help="print one JSON document (progress goes to stderr)")
     args = parser.parse_args(argv)
@@ -296,6 +300,12 @@ def main(argv=None) -> int:
     warmup = args.warmup if args.warmup is not None else (60.0 if args.quick else 75.0)
     if trials < 1 or args.rate <= 0 or warmup < 0:
         parser.error("--trials >= 1, --rate > 0, --warmup >= 0")
+    try:
+        cycle = [FAULTS[int(i) - 1] for i in args.faults.split(",")]
+        if any(int(i) < 1 for i in args.faults.split(",")):
+            raise ValueError
+    except (ValueError, IndexError):
+        parser.error(f"--faults: comma-separated numbers 1..{len(FAULTS)}")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10 ** 6)
     rng = random.Random(seed)
     out = sys.stderr if args.json else sys.stdout
@@ -350,12 +360,23 @@ def main(argv=None) -> int:
 
         results = []
         for n in range(trials):
-            kind, params, expected = FAULTS[n % len(FAULTS)]
+            kind, params, expected = cycle[n % len(cycle)]
             trial = run_trial(client, n + 1, kind, params, expected, rng, interval_s, args.detect_timeout, say)
             results.append(trial)
             remaining = trial["cleared_at"] + cooldown - time.time()
             say(f"  cleared; cool-down {max(0.0, remaining):.0f} s (window must hold no faulty span) ...")
             time.sleep(max(0.0, remaining))
+            # Every incident this trial opened besides the one that named the expected root cause.
+            found_id = (trial["incident"] or {}).get("id")
+            trial["other_incidents"] = [
+                {**brief(i), "opened_after_s": round(epoch(i["first_detected"]) - trial["injected_at_s"], 2),
+                 "before_clear": epoch(i["first_detected"]) < trial["cleared_at"]}
+                for i in client.get("/aiops/incidents", status="all", limit=1000)["active_incidents"]
+                if epoch(i["first_detected"]) >= trial["injected_at_s"] and i["id"] != found_id]
+            for o in trial["other_incidents"]:
+                say(f"  other incident {o['id']}: root cause {o['root_cause']} ({o['title']}), opened "
+                    f"{o['opened_after_s']:.1f} s after the injection, {'before' if o['before_clear'] else 'after'}"
+                    f" the clear")
             trial["resolved_after_cooldown"] = [i["id"] for i in client.resolve_open("bench/mttd: trial over")]
 
         load_stats = load.snapshot()
@@ -368,7 +389,7 @@ def main(argv=None) -> int:
         result = {
             "benchmark": "mttd", "machine": info, "seed": seed,
             "settings": {"interval_s": interval_s, "window_s": window_s, "scheduler": status["scheduler_running"],
-                         "rate_per_route": args.rate, "warmup_s": round(warm_s, 1), "cooldown_s": cooldown,
+                         "rate_per_route": args.rate, "faults": args.faults, "warmup_s": round(warm_s, 1), "cooldown_s": cooldown,
                          "detect_timeout_s": args.detect_timeout, "poll_s": POLL_S},
             "warmup": {"server_requests_per_s": rates, "incidents": warmup_incidents},
             "trials": results,
@@ -376,6 +397,7 @@ def main(argv=None) -> int:
             "median_mttd_poll_s": median_poll, "max_mttd_poll_s": max(mttd_poll),
             "root_cause_correct": len(ok), "trials_run": len(results),
             "false_positives_between_trials": sum(len(t["strays_resolved_before_injection"]) for t in results),
+            "other_incidents_during_trials": sum(len(t["other_incidents"]) for t in results),
             "target_median_s": TARGET_MEDIAN_S, "meets_target": median_inc <= TARGET_MEDIAN_S,
             "incidents_total": len(after_last),
             "load": load_stats,
@@ -405,18 +427,26 @@ def main(argv=None) -> int:
           f"{r['settings']['window_s']:g} s), {args.rate:g} req/s per route (/inventory and /payment "
           f"{2 * args.rate:g} req/s with /checkout's calls); random phase seed {seed}")
     print(f"  {'#':>2} {'fault':<37} {'expected':<11} {'detected':<11} {'ok':<3} {'conf':>5} "
-          f"{'MTTD s':>7} {'poll s':>7} {'phase s':>7}  incident")
+          f"{'MTTD s':>7} {'poll s':>7} {'phase s':>7} {'other':>5}  incident")
     for t in r["trials"]:
         inc = t["incident"] or (t["first_incident"] or {}).get("incident") or {}
         print(f"  {t['trial']:>2} {t['fault']:<37} {t['expected_root_cause']:<11} "
               f"{t['detected_root_cause'] or 'none':<11} {'yes' if t['root_cause_correct'] else 'NO':<3} "
               f"{fmt(t['confidence'], '.2f'):>5} {fmt(t['mttd_incident_s']):>7} {fmt(t['mttd_poll_s']):>7} "
-              f"{fmt(t['phase_after_last_pass_s'], '.1f'):>7}  {inc.get('id', '-')} {inc.get('title', '')}")
+              f"{fmt(t['phase_after_last_pass_s'], '.1f'):>7} {len(t['other_incidents']):>5}  "
+              f"{inc.get('id', '-')} {inc.get('title', '')}")
     print(f"  MTTD (incident time) median {r['median_mttd_incident_s']:.2f} s, max {r['max_mttd_incident_s']:.2f} s;"
           f" (poll time) median {r['median_mttd_poll_s']:.2f} s, max {r['max_mttd_poll_s']:.2f} s")
     print(f"  root cause right in {r['root_cause_correct']}/{r['trials_run']} trials; "
           f"false positives (incidents opened on a clean window between trials): "
           f"{r['false_positives_between_trials']}; incidents during warm-up: {len(r['warmup']['incidents'])}")
+    print(f"  other incidents opened during the trials (a root cause other than the expected one, or a "
+          f"second incident): {r['other_incidents_during_trials']}")
+    for t in r["trials"]:
+        for o in t["other_incidents"]:
+            print(f"    trial {t['trial']}: {o['id']} root cause {o['root_cause']} (confidence {o['confidence']}), "
+                  f"{o['title']}; opened {o['opened_after_s']:.1f} s after the injection, "
+                  f"{'before' if o['before_clear'] else 'after'} the clear")
     print(f"  target: median <= {TARGET_MEDIAN_S:g} s: {'met' if r['meets_target'] else 'NOT met'}")
     ls = r["load"]
     print(f"load: {ls['elapsed_s']:.0f} s, sent " + ", ".join(

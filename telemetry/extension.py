@@ -57,7 +57,7 @@ TELEMETRY_CONFIG = (
               "Add traceparent/tracestate to every `requests` call made while handling a request."),
     ConfigKey("TELEMETRY_QUEUE_SIZE", 10000, as_number(1, integer=True), "spans",
               "Bound of the in-memory queue; when full, spans are dropped and counted (dropped_spans)."),
-    ConfigKey("TELEMETRY_BATCH_SIZE", 2000, as_number(1, integer=True), "spans",
+    ConfigKey("TELEMETRY_BATCH_SIZE", 10000, as_number(1, integer=True), "spans",
               "Most spans written in one transaction."),
     ConfigKey("TELEMETRY_FLUSH_INTERVAL_MS", 200.0, as_number(1.0), "milliseconds",
               "Longest time a span waits in the queue before the writer stores it."),
@@ -188,11 +188,12 @@ class _ActiveSpan:
         self.finished = True
         duration_ms = (perf_counter() - self.t0) * 1000.0
         _restore_context(self.token)
+        environ = self.environ
+        environ.pop(_ENVIRON_KEY, None)  # break the environ <-> span cycle: no GC work per request
         if not self.sampled:
             return
         state = self.state
         try:
-            environ = self.environ
             rule = self.rule
             status = int(self.status[:3]) if self.status else 500
             exc = self.exc

@@ -22,6 +22,8 @@ from typing import Iterable, Sequence
 log = logging.getLogger("telemetry")
 
 SCHEMA_VERSION = 1
+#: Page cache of the writer's connection (KiB): the trace-id index is written at random places.
+WRITER_CACHE_KIB = 32768
 
 #: Column order of a span tuple, as the middleware builds it and the table stores it.
 SPAN_COLUMNS = (
@@ -111,7 +113,7 @@ class SpanStore:
     """One per database file per process; use ``SpanStore.for_path``.
 
     ``max_queue`` (spans, default 10000) bounds memory; ``batch_size`` (spans,
-    default 2000) bounds one transaction; ``flush_interval_s`` (default 0.2 s)
+    default 10000) bounds one transaction; ``flush_interval_s`` (default 0.2 s)
     is how long spans may wait before they are written; ``retention_s``
     (default 7 days) how long rows are kept, deleted every
     ``retention_check_s`` (default 60 s) in batches of ``delete_batch`` rows.
@@ -136,7 +138,7 @@ class SpanStore:
                 store.configure(**options)
             return store
 
-    def __init__(self, path: str, max_queue: int = 10000, batch_size: int = 2000,
+    def __init__(self, path: str, max_queue: int = 10000, batch_size: int = 10000,
                  flush_interval_s: float = 0.2, retention_s: float = 7 * 86400.0,
                  retention_check_s: float = 60.0, delete_batch: int = 5000):
         self.path = path
@@ -160,7 +162,7 @@ class SpanStore:
         atexit.register(_close_ref, ref)
         os.register_at_fork(after_in_child=lambda: _after_fork(ref))
 
-    def configure(self, max_queue: int = 10000, batch_size: int = 2000, flush_interval_s: float = 0.2,
+    def configure(self, max_queue: int = 10000, batch_size: int = 10000, flush_interval_s: float = 0.2,
                   retention_s: float = 7 * 86400.0, retention_check_s: float = 60.0,
                   delete_batch: int = 5000) -> None:
         self.max_queue = int(max_queue)
@@ -217,7 +219,8 @@ class SpanStore:
                 self._flush_done = max(self._flush_done, target)
                 self._flushed.notify_all()
                 if self._stopping and not self._queue:
-                    return
+                    break
+        self._reset_connection()  # the writer owns its connection: only it closes it
 
     def _drain(self) -> None:
         queue = self._queue
@@ -272,6 +275,8 @@ class SpanStore:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = connect(self.path)
+            # Room for the index pages random trace ids touch (32 MiB, on the writer's connection only).
+            self._conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         return self._conn
 
     def _reset_connection(self) -> None:
@@ -316,9 +321,13 @@ class SpanStore:
         with self._lock:
             self._stopping = True
             self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self._reset_connection()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        if thread is None or not thread.is_alive():
+            self._reset_connection()
+        # else: the writer is still busy (a locked database, a long queue); it
+        # closes its connection itself when it returns. Never close it under it.
         with SpanStore._by_path_lock:
             if SpanStore._by_path.get(self.path) is self:
                 del SpanStore._by_path[self.path]
