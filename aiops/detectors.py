@@ -76,6 +76,8 @@ class DetectionContext:
     window: dict[SeriesKey, WindowStats]
     last_seen_s: dict[SeriesKey, float] = field(default_factory=dict)
     timeouts_from_callers: dict[SeriesKey, int] = field(default_factory=dict)
+    #: series that other series call (from the dependency graph)
+    called_routes: set[SeriesKey] = field(default_factory=set)
 
 
 Detector = Callable[[WindowStats | None, Baseline, DetectionContext], "Anomaly | None"]
@@ -200,12 +202,15 @@ def detect_latency(stats: WindowStats | None, baseline: Baseline, ctx: Detection
 def detect_errors(stats: WindowStats | None, baseline: Baseline, ctx: DetectionContext) -> Anomaly | None:
     """More errors than the baseline error ratio explains: the binomial tail
     probability of seeing this many is below ``error_p_value``, with at
-    least ``error_min_count`` errors and an error ratio of ``error_min_ratio``."""
+    least ``error_min_count`` errors and an error ratio (since the onset:
+    ``recent_error_ratio``) of ``error_min_ratio``."""
     config = ctx.config
     if stats is None or stats.count < config.min_requests or not baseline.ready(config):
         return None
     k, n = stats.error_count, stats.count
-    ratio = stats.error_ratio
+    # The ratio since the onset: the window still holds the healthy minute
+    # before a spike, which would delay detection by seconds.
+    ratio = max(stats.error_ratio, stats.recent_error_ratio)
     if k < config.error_min_count or ratio < config.error_min_ratio:
         return None
     p0 = min(max(baseline.error_ratio, 0.001), 0.5)
@@ -213,7 +218,6 @@ def detect_errors(stats: WindowStats | None, baseline: Baseline, ctx: DetectionC
     if p_value >= config.error_p_value:
         return None
     latency_ratio = stats.p50_ms / baseline.p50_ms if baseline.p50_ms else 1.0
-    ratio = max(ratio, stats.recent_error_ratio)  # the window still holds the healthy minutes before the spike
     return Anomaly(
         type="error_spike", service=stats.key[0], endpoint=stats.key[1],
         severity=severity_of(ratio, latency_ratio, config),
@@ -235,11 +239,12 @@ def detect_timeout(stats: WindowStats | None, baseline: Baseline, ctx: Detection
     - callers' requests to it time out (``timeouts_from_callers``) or its own
       requests end in timeouts (504, ``*Timeout*`` exceptions), at least
       ``error_min_count`` of them;
-    - it has been silent for a gap in which its baseline expects at least
-      ``stall_min_expected`` requests, while other routes of the same
-      service keep serving. A route that is merely quiet (low expected
-      count) or a whole service that went quiet (no traffic anywhere) is
-      not a stall.
+    - it has been silent for at least one pass interval, a gap in which its
+      baseline expects at least ``stall_min_expected`` requests, while other
+      routes of the same service keep serving (and, for a route others
+      call, while its callers time out). A route that is merely quiet (low
+      expected count), a whole service that went quiet, or a callee its
+      callers stopped calling is not a stall.
     """
     config = ctx.config
     if not baseline.ready(config):
@@ -254,9 +259,12 @@ def detect_timeout(stats: WindowStats | None, baseline: Baseline, ctx: Detection
     expected_in_gap = baseline.expected_rate(ctx.now_s, config) * gap_s
     service_busy = any(k[0] == key[0] and k != key and s.last_start >= ctx.now_s - gap_s / 2
                        for k, s in ctx.window.items())
-    stalled = (stats is None or stats.last_start < ctx.now_s - gap_s + 1e-9) and \
-        expected_in_gap >= config.stall_min_expected and math.exp(-expected_in_gap) < config.error_p_value \
-        and service_busy
+    # A route others call is stalled only if its callers notice (time out);
+    # a callee they merely stopped calling (their earlier step failed) is not.
+    called = key in ctx.called_routes
+    stalled = gap_s >= config.interval_s and expected_in_gap >= config.stall_min_expected \
+        and math.exp(-expected_in_gap) < config.error_p_value and service_busy \
+        and (not called or caller_timeouts > 0)
     if timeouts < config.error_min_count and not stalled:
         return None
     count = stats.count if stats is not None else 0

@@ -108,6 +108,7 @@ class Analyzer:
             now_s=now_s, config=config, window=stats,
             last_seen_s=store.last_seen(k for k, b in baselines.items() if b.ready(config)),
             timeouts_from_callers=timeouts_seen_by_callers(trees, graph),
+            called_routes={callee for _, callee in graph.edges},
         )
         anomalies = detect_all(baselines, ctx)
         anomalous = {a.key for a in anomalies}

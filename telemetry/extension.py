@@ -254,6 +254,12 @@ class TelemetryMiddleware:
             except Exception:
                 state.internal_error("exception record")
             raise
+        # The span stops being "current" when the app returns, not when the body
+        # is closed: a caller that never closes the body (a test client) must not
+        # leave it current in its thread. (Outgoing calls made while a streaming
+        # body is produced therefore need inject_trace_headers().)
+        _restore_context(span.token)
+        span.token = None
         if not span.sampled:
             span.finish()
             return result

@@ -119,3 +119,11 @@ def test_explicit_header_wins(two_services, tmp_path, live_server):
 
     front = live_server(app)
     assert requests.get(front.url + "/mine", timeout=5).json()["traceparent"] == mine
+
+
+def test_an_unclosed_response_leaves_no_current_span(tmp_path):
+    """A test client that never reads the body must not leak the trace into its thread."""
+    from telemetry import current_span
+    app = backend_app(tmp_path / "x.db")
+    app.test_client().get("/echo")  # body never read nor closed
+    assert current_span() is None and inject_trace_headers() == {}
