@@ -15,7 +15,7 @@ from aiops.config import AnalysisConfig
 from aiops.detectors import Anomaly, DetectionContext, detect_all
 from aiops.incidents import Change, auto_resolve, correlate
 from aiops.rca import DependencyGraph, Finding, analyse, build_trees, missing_callees
-from aiops.series import SeriesKey, aggregate, is_timeout
+from aiops.series import SeriesKey, aggregate, gave_up_waiting
 from aiops.store import AnalysisStore, new_owner_id
 
 log = logging.getLogger("aiops")
@@ -58,7 +58,7 @@ def timeouts_seen_by_callers(trees, graph: DependencyGraph) -> dict[SeriesKey, i
     for roots in trees.values():
         for root in roots:
             for node in root.walk():
-                if not is_timeout(node.span):
+                if not gave_up_waiting(node.span):
                     continue
                 missing = missing_callees(node, graph)
                 if missing:  # calls are sequential: the first missing callee is the one that hung

@@ -22,7 +22,7 @@ from typing import Iterable, Mapping
 
 from aiops.baseline import Baseline
 from aiops.detectors import Anomaly
-from aiops.series import SeriesKey, is_timeout
+from aiops.series import SeriesKey, gave_up_waiting, is_timeout
 
 #: Share of a caller's traces that must contain a callee before its absence means "no response".
 EXPECTED_CHILD_SHARE = 0.8
@@ -186,7 +186,7 @@ def find_culprit(root: TraceNode, baselines: Mapping[SeriesKey, Baseline], graph
                 node = failing[0]
                 continue
             missing = missing_callees(node, graph)
-            if missing and is_timeout(node.span):
+            if missing and gave_up_waiting(node.span):
                 return Culprit(missing[0], "no_response", None, None)
             return Culprit(node.key, "error", node.span["status_code"], node)
     while True:
@@ -198,7 +198,7 @@ def find_culprit(root: TraceNode, baselines: Mapping[SeriesKey, Baseline], graph
                 best, best_excess = child, child_excess
         if best is None or excess <= 0 or best_excess < 0.5 * excess:
             missing = missing_callees(node, graph)
-            if missing and excess > 0:  # the caller gave up waiting for a callee that never answered
+            if missing and excess > 0 and gave_up_waiting(node.span):  # it gave up on a callee that never answered
                 return Culprit(missing[0], "no_response", None, None)
             return Culprit(node.key, "latency", node.span["status_code"], node)
         node = best
@@ -232,13 +232,16 @@ def _affected_traces(anomaly: Anomaly, trees: Mapping[str, list[TraceNode]], gra
     for roots in trees.values():
         for root in roots:
             for node in root.walk():
-                if anomaly.type == "timeout" and node.key in callers and is_timeout(node.span) \
+                if anomaly.type == "timeout" and node.key in callers and gave_up_waiting(node.span) \
                         and key not in {c.key for c in node.children}:
                     yield root, "error"
                     break
                 if node.key != key:
                     continue
-                if anomaly.type in ("error_spike", "timeout") and node.failing:
+                if anomaly.type == "error_spike" and node.failing:
+                    yield root, "error"
+                    break
+                if anomaly.type == "timeout" and is_timeout(node.span):  # a plain 500 is no evidence of a hang
                     yield root, "error"
                     break
                 if anomaly.type == "latency_anomaly" and node.span["duration_ms"] >= slow_ms:

@@ -99,6 +99,13 @@ class WindowStats:
         return sum((x - mean) ** 2 for x in logs) / (len(logs) - 1)
 
 
+def gave_up_waiting(span: Mapping) -> bool:
+    """The span's own code saw a timeout (its exception type names one): it
+    gave up waiting for something it called. A bare 504 is the route itself
+    timing out, not its callee."""
+    return "timeout" in (span.get("exception_type") or "").lower()
+
+
 def is_timeout(span: Mapping) -> bool:
     """A 504, or an exception whose type names a timeout."""
     return span["status_code"] == 504 or "timeout" in (span.get("exception_type") or "").lower()

@@ -403,7 +403,7 @@ def main(argv=None) -> int:
         m = writer["median_spans_per_s"]
         print()
         print(f"writer: {writer['spans']:,} realistic spans per run ({writer['error_spans']:,} with errors/stack "
-              f"traces), median of {writer['repeat']} runs, default batch size 2000, "
+              f"traces), median of {writer['repeat']} runs, default batch size {SpanStore.__init__.__defaults__[1]}, "
               f"{writer['db_bytes_per_span']:.0f} DB bytes/span")
         print(f"  end to end (first enqueue -> flush done) : {m['end_to_end']:10,.0f} spans/s "
               f"(enqueue alone {writer['median_enqueue_us_per_span']:.2f} us/span)")
