@@ -1,0 +1,381 @@
+"""``LLMWriter``: documents from an OpenAI-compatible model, or from the deterministic writer.
+
+Every call returns a ``Document`` saying what produced it. The model is
+tried only when an endpoint is configured, the circuit breaker is closed and
+the answer is not cached; any error, timeout, empty or garbled answer (or an
+answer the caller's ``check`` rejects) falls back to the deterministic
+``fallback(facts)`` for that call, and the fallback is logged (at most once a
+minute per task and reason). The model's output is display text only: it is
+never executed and never changes state.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from llm.safety import DATA_RULES, clean_output, clean_text, data_block
+from llm.schema import check_schema, validate
+
+log = logging.getLogger("llm")
+DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+
+
+@dataclass
+class Document:
+    """One generated document. ``source`` is ``"llm"`` or ``"template"``;
+    ``latency_ms`` is the wall time of this call; ``usage`` holds the
+    endpoint's token counts when it reports them; ``fallback_reason`` says
+    why the template was used (None when the model wrote it)."""
+
+    task: str
+    text: str | None = None
+    data: dict | None = None
+    source: str = "template"
+    model: str | None = None
+    latency_ms: float = 0.0
+    usage: dict | None = None
+    fallback_reason: str | None = None
+    cached: bool = False
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "text": self.text, "data": self.data, "source": self.source, "model": self.model,
+                "latency_ms": round(self.latency_ms, 2), "usage": self.usage,
+                "fallback_reason": self.fallback_reason, "cached": self.cached}
+
+
+class CircuitBreaker:
+    """Opens after ``failures`` consecutive failures; while open, ``allow()``
+    is False for ``cooldown_s``; then one trial call is let through
+    (half-open): its success closes the breaker, its failure reopens it."""
+
+    def __init__(self, failures: int = 3, cooldown_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.threshold, self.cooldown_s, self.clock = failures, cooldown_s, clock
+        self.consecutive = 0
+        self.opened_at: float | None = None
+        self.trial = False
+        self.times_opened = 0
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half_open" if self.clock() - self.opened_at >= self.cooldown_s else "open"
+
+    def allow(self) -> tuple[bool, str | None]:
+        """(may call, why not)."""
+        with self._lock:
+            if self.opened_at is None:
+                return True, None
+            wait_s = self.cooldown_s - (self.clock() - self.opened_at)
+            if wait_s > 0:
+                return False, (f"circuit breaker open after {self.consecutive} consecutive failures; "
+                               f"next try in {wait_s:.0f} s")
+            if self.trial:
+                return False, "circuit breaker half-open: a trial call is in flight"
+            self.trial = True
+            return True, None
+
+    def success(self) -> None:
+        with self._lock:
+            self.consecutive, self.opened_at, self.trial = 0, None, False
+
+    def failure(self) -> None:
+        with self._lock:
+            self.consecutive += 1
+            if self.trial or self.consecutive >= self.threshold:
+                if self.opened_at is None or self.trial:
+                    self.times_opened += 1
+                self.opened_at = self.clock()
+            self.trial = False
+
+    def stats(self) -> dict:
+        return {"state": self.state, "consecutive_failures": self.consecutive, "times_opened": self.times_opened,
+                "threshold": self.threshold, "cooldown_s": self.cooldown_s}
+
+
+class _RateLimitedLog:
+    """Logs a warning at most once per ``interval_s`` per key; counts the rest."""
+
+    def __init__(self, interval_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.interval_s, self.clock = interval_s, clock
+        self.last: dict[tuple, float] = {}
+        self.suppressed: dict[tuple, int] = {}
+        self._lock = threading.Lock()
+
+    def warning(self, key: tuple, message: str, *args) -> bool:
+        with self._lock:
+            now = self.clock()
+            last = self.last.get(key)
+            if last is not None and now - last < self.interval_s:
+                self.suppressed[key] = self.suppressed.get(key, 0) + 1
+                return False
+            self.last[key] = now
+            skipped = self.suppressed.pop(key, 0)
+        log.warning(message + (f" ({skipped} similar fallbacks not logged)" if skipped else ""), *args)
+        return True
+
+
+class _Cache:
+    """A thread-safe LRU of model answers."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.items: OrderedDict[str, tuple] = OrderedDict()
+        self.hits = self.misses = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str):
+        with self._lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                self.hits += 1
+                return self.items[key]
+            self.misses += 1
+            return None
+
+    def put(self, key: str, value: tuple) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+    def stats(self) -> dict:
+        return {"size": len(self.items), "capacity": self.size, "hits": self.hits, "misses": self.misses}
+
+
+class _ModelError(Exception):
+    """The model's answer cannot be used; ``reason`` is logged and returned."""
+
+
+_FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?|\n?```\s*$")
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, key-free description of a client exception."""
+    import openai
+    if isinstance(exc, _ModelError):
+        return str(exc)
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code} from the endpoint"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection error"
+    return f"{type(exc).__name__}: {clean_text(str(exc), limit=160)}"
+
+
+class LLMWriter:
+    """Writes documents with a model when one is configured, else (or on any
+    failure) with the deterministic ``fallback``. Thread-safe."""
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, model: str | None = "gpt-4o-mini",
+                 timeout_s: float = 20.0, retries: int = 1, max_tokens: int = 1500, temperature: float = 0.2,
+                 breaker_failures: int = 3, breaker_cooldown_s: float = 60.0, cache_size: int = 256,
+                 max_input_chars: int = 12000, enabled: bool = True, clock: Callable[[], float] = time.monotonic):
+        self.api_key = api_key
+        self.base_url = base_url or (DEFAULT_OPENAI_URL if api_key else None)
+        self.model = model
+        self.enabled = bool(enabled and self.base_url and model)
+        self.timeout_s, self.retries = timeout_s, retries
+        self.max_tokens, self.temperature = max_tokens, temperature
+        self.max_input_chars = max_input_chars
+        self.breaker = CircuitBreaker(breaker_failures, breaker_cooldown_s, clock)
+        self.cache = _Cache(cache_size)
+        self.fallback_log = _RateLimitedLog(60.0, clock)
+        self.counts = {"llm": 0, "template": 0, "cached": 0, "failures": 0}
+        self._client = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "LLMWriter":
+        """From ``read_config(app, LLM_CONFIG)``; deterministic-only when no endpoint is configured."""
+        return cls(base_url=settings.get("AIOPS_LLM_BASE_URL"), api_key=settings.get("AIOPS_LLM_API_KEY"),
+                   model=settings.get("AIOPS_LLM_MODEL", "gpt-4o-mini"),
+                   timeout_s=settings.get("AIOPS_LLM_TIMEOUT_S", 20.0),
+                   retries=settings.get("AIOPS_LLM_RETRIES", 1),
+                   max_tokens=settings.get("AIOPS_LLM_MAX_TOKENS", 1500),
+                   temperature=settings.get("AIOPS_LLM_TEMPERATURE", 0.2),
+                   breaker_failures=settings.get("AIOPS_LLM_BREAKER_FAILURES", 3),
+                   breaker_cooldown_s=settings.get("AIOPS_LLM_BREAKER_COOLDOWN_S", 60.0),
+                   cache_size=settings.get("AIOPS_LLM_CACHE_SIZE", 256),
+                   max_input_chars=settings.get("AIOPS_LLM_MAX_INPUT_CHARS", 12000),
+                   enabled=settings.get("AIOPS_LLM_ENABLED", True))
+
+    # -- public API ------------------------------------------------------------------
+
+    def write(self, task: str, facts: dict, fallback: Callable[[dict], str], instructions: str,
+              check: Callable[[str], str | None] | None = None) -> Document:
+        """A markdown document for ``task``. ``check(text)`` may return why a
+        model answer is unusable (then the template is used)."""
+        started = time.perf_counter()
+
+        def attempt() -> Document:
+            messages = self._messages(instructions, facts)
+            text, usage = self._complete(messages)
+            text = clean_output(_FENCE.sub("", text) if text.lstrip().startswith("```") else text)
+            if not text:
+                raise _ModelError("empty answer")
+            problem = check(text) if check is not None else None
+            if problem:
+                raise _ModelError(f"answer rejected: {problem}")
+            return Document(task=task, text=text, source="llm", model=self.model, usage=usage)
+
+        doc = self._run(task, facts, instructions, None, attempt,
+                        lambda reason: Document(task=task, text=fallback(facts), fallback_reason=reason))
+        doc.latency_ms = (time.perf_counter() - started) * 1000.0
+        return doc
+
+    def structured(self, task: str, facts: dict, schema: dict, fallback: Callable[[dict], dict],
+                   instructions: str = "") -> Document:
+        """A JSON object for ``task`` valid against ``schema`` (see llm.schema):
+        an invalid answer gets one retry that names the errors, then the fallback."""
+        check_schema(schema)
+        started = time.perf_counter()
+        schema_text = json.dumps(schema, sort_keys=True)
+
+        def attempt() -> Document:
+            messages = self._messages(
+                (instructions + "\n\n" if instructions else "") +
+                "Answer with one JSON object and nothing else (no prose, no code fences). It must validate "
+                f"against this JSON Schema:\n{schema_text}", facts)
+            usage_total: dict | None = None
+            problems: list[str] = []
+            for round_ in range(2):
+                text, usage = self._complete(messages)
+                usage_total = _add_usage(usage_total, usage)
+                data, problems = _parse_json(text, schema)
+                if not problems:
+                    return Document(task=task, data=data, text=json.dumps(data, indent=2), source="llm",
+                                    model=self.model, usage=usage_total)
+                if round_ == 0:
+                    messages = messages + [
+                        {"role": "assistant", "content": clean_text(text, limit=4000)},
+                        {"role": "user", "content": "That answer is invalid: " + "; ".join(problems[:10]) +
+                         ". Answer again with one JSON object that validates against the schema."}]
+            raise _ModelError("invalid structured answer after one retry: " + "; ".join(problems[:3]))
+
+        def template(reason: str) -> Document:
+            data = fallback(facts)
+            problems = validate(data, schema)
+            if problems:  # a bug in our own writer: say so, still answer
+                log.error("llm: deterministic %s result violates its schema: %s", task, problems)
+            return Document(task=task, data=data, text=json.dumps(data, indent=2), fallback_reason=reason)
+
+        doc = self._run(task, facts, instructions, schema_text, attempt, template)
+        doc.latency_ms = (time.perf_counter() - started) * 1000.0
+        return doc
+
+    def stats(self) -> dict:
+        """Configuration in force (never the key) and counters."""
+        return {"enabled": self.enabled, "base_url": self.base_url, "model": self.model if self.enabled else None,
+                "api_key_set": bool(self.api_key), "timeout_s": self.timeout_s, "retries": self.retries,
+                "documents": dict(self.counts), "breaker": self.breaker.stats(), "cache": self.cache.stats()}
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    # -- internals -------------------------------------------------------------------
+
+    def _run(self, task: str, facts: dict, instructions: str, schema_text: str | None,
+             attempt: Callable[[], Document], template: Callable[[str], Document]) -> Document:
+        if not self.enabled:
+            self.counts["template"] += 1
+            return template("no LLM endpoint configured" if self.base_url is None or not self.model
+                            else "LLM disabled (AIOPS_LLM_ENABLED=false)")
+        key = self._cache_key(task, facts, instructions, schema_text)
+        hit = self.cache.get(key)
+        if hit is not None:
+            text, data, usage = hit
+            self.counts["cached"] += 1
+            return Document(task=task, text=text, data=data, source="llm", model=self.model, usage=usage,
+                            cached=True)
+        allowed, why_not = self.breaker.allow()
+        if not allowed:
+            return self._fallback(task, why_not, template)
+        try:
+            doc = attempt()
+        except Exception as exc:  # any client, protocol or content failure: the template answers
+            self.breaker.failure()
+            self.counts["failures"] += 1
+            return self._fallback(task, _reason(exc), template)
+        self.breaker.success()
+        self.cache.put(key, (doc.text, doc.data, doc.usage))
+        self.counts["llm"] += 1
+        return doc
+
+    def _fallback(self, task: str, reason: str, template: Callable[[str], Document]) -> Document:
+        self.fallback_log.warning((task, reason.split(";")[0].split(":")[0]),
+                                  "llm: %s fell back to the deterministic writer: %s (model %s at %s)",
+                                  task, reason, self.model, self.base_url)
+        self.counts["template"] += 1
+        return template(reason)
+
+    def _cache_key(self, task: str, facts: dict, instructions: str, schema_text: str | None) -> str:
+        payload = json.dumps([task, facts, instructions, self.model, schema_text], sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def _messages(self, instructions: str, facts: dict) -> list[dict]:
+        secrets = tuple(s for s in (self.api_key,) if s)
+        system = (f"You write incident documents for site reliability engineers.\n{DATA_RULES}\n\n"
+                  f"Task:\n{clean_text(instructions, secrets, limit=4000)}")
+        user = "Facts of the incident:\n" + data_block(facts, secrets, self.max_input_chars)
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    def _client_or_new(self):
+        with self._lock:
+            if self._client is None:
+                import openai
+                self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed",
+                                             timeout=self.timeout_s, max_retries=self.retries)
+            return self._client
+
+    def _complete(self, messages: list[dict]) -> tuple[str, dict | None]:
+        response = self._client_or_new().chat.completions.create(
+            model=self.model, messages=messages, max_tokens=self.max_tokens, temperature=self.temperature)
+        choices = getattr(response, "choices", None)
+        if not choices or getattr(choices[0], "message", None) is None:
+            raise _ModelError("garbled answer: no choices[0].message")
+        content = choices[0].message.content
+        if not isinstance(content, str):
+            raise _ModelError("garbled answer: message content is not text")
+        usage = None
+        if getattr(response, "usage", None) is not None:
+            u = response.usage
+            usage = {k: getattr(u, k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+                     if isinstance(getattr(u, k, None), int)} or None
+        return content, usage
+
+
+def _add_usage(total: dict | None, usage: dict | None) -> dict | None:
+    if usage is None:
+        return total
+    if total is None:
+        return dict(usage)
+    return {k: total.get(k, 0) + usage.get(k, 0) for k in set(total) | set(usage)}
+
+
+def _parse_json(text: str, schema: dict) -> tuple[Any, list[str]]:
+    """(value, problems): the first JSON object in ``text`` and its schema violations."""
+    stripped = _FENCE.sub("", text.strip()).strip()
+    start, end = stripped.find("{"), stripped.rfind("}")
+    if start < 0 or end <= start:
+        return None, ["the answer holds no JSON object"]
+    try:
+        data = json.loads(stripped[start:end + 1])
+    except ValueError as exc:
+        return None, [f"the answer is not valid JSON ({exc.msg} at character {exc.pos})"]
+    return data, validate(data, schema)
