@@ -9,6 +9,8 @@ them there.
     and print the anomalies as JSON.  Exit status 2 on bad input.
 ``incidents``, ``analyze``
     Read a span store's incidents, or run one analysis pass (see aiops.cli).
+``narrative``, ``brief``, ``postmortem``, ``comms``
+    Write an incident's documents (see llm.cli).
 """
 from __future__ import annotations
 
@@ -118,6 +120,9 @@ COMMANDS: dict[str, Command] = {
     "incidents": (add_incidents, run_incidents, "list incidents of a span store, or show one"),
     "analyze": (add_analyze, run_analyze, "run one analysis pass over a span store now"),
 }
+from llm.cli import command as _document_command  # noqa: E402  (llm imports aiops.cli)
+
+COMMANDS.update({kind: _document_command(kind) for kind in ("narrative", "brief", "postmortem", "comms")})
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,7 @@ class AIOpsState:
     notifier: object | None
     api_key: str | None
     app_ref: object = None
+    llm: object = None  # llm.LLMWriter: documents from a model, or the deterministic writer
     pass_lock: threading.Lock = field(default_factory=threading.Lock)
     last_result: PassResult | None = None
     last_error: str | None = None
@@ -138,8 +139,9 @@ class AIOps:
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("AIOps is already initialised on this app")
         from aiops.notify import WEBHOOK_CONFIG, WebhookNotifier
+        from llm import LLM_CONFIG, LLMWriter
 
-        settings = read_config(app, EXTENSION_CONFIG + ANALYSIS_CONFIG + WEBHOOK_CONFIG)
+        settings = read_config(app, EXTENSION_CONFIG + ANALYSIS_CONFIG + WEBHOOK_CONFIG + LLM_CONFIG)
         if not settings["AIOPS_ENABLED"]:
             app.extensions[EXTENSION_KEY] = None
             return
@@ -156,6 +158,9 @@ class AIOps:
         app.extensions[EXTENSION_KEY] = state
         from aiops.api import make_blueprint
         app.register_blueprint(make_blueprint())
+        from llm.api import make_blueprint as make_llm_blueprint
+        state.llm = LLMWriter.from_settings(settings)
+        app.register_blueprint(make_llm_blueprint())
         if settings["AIOPS_SCHEDULER"]:
             SCHEDULER.add(self.job_id(app), state.background_pass, config.interval_s)
 
@@ -186,5 +191,7 @@ class AIOps:
         if state is not None:
             if state.notifier is not None:
                 state.notifier.close(5.0)
+            if state.llm is not None:
+                state.llm.close()
             state.store.close()
 

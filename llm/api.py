@@ -1,0 +1,125 @@
+"""HTTP routes of the documents: a thin shell over ``llm.facts``, ``llm.documents`` and ``state.llm``.
+
+Every document answer is JSON (``text`` in markdown plus ``source``,
+``model``, ``latency_ms``, ``usage``, ``fallback_reason``, ``cached``), or
+the markdown itself with ``?format=markdown`` (the provenance then travels
+in ``X-AIOps-*`` headers). ``?source=template`` skips the model.
+"""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, request
+
+from llm.documents import DOCUMENTS, render
+from llm.facts import InvalidIncident, incident_facts, user_incident_facts
+from llm.writer import Document
+from llm.writers import AUDIENCES
+from telemetry.web import json_error, json_response
+
+ENDPOINTS = [
+    "GET  /aiops/incidents/<id>/narrative", "GET  /aiops/incidents/<id>/brief",
+    "GET  /aiops/incidents/<id>/postmortem?format=json|markdown",
+    "GET  /aiops/incidents/<id>/comms?audience=engineering|management|customer",
+    "POST /aiops/postmortems", "GET  /aiops/llm",
+]
+FORMATS = ("json", "markdown")
+SOURCES = ("auto", "template")
+MAX_BODY_BYTES = 256 * 1024
+
+
+def _state():
+    return current_app.extensions["aiops"]
+
+
+def _options():
+    """(format, source, error response)."""
+    fmt = request.args.get("format", "json")
+    if fmt not in FORMATS:
+        return None, None, json_error(400, f"unknown format {fmt!r}", f"format must be one of: {', '.join(FORMATS)}")
+    source = request.args.get("source", "auto")
+    if source not in SOURCES:
+        return None, None, json_error(400, f"unknown source {source!r}",
+                                      "source must be auto (the model when configured, else the template) or "
+                                      "template (never call the model)")
+    return fmt, source, None
+
+
+def _render(kind: str, facts: dict, source: str, audience: str | None = None) -> Document:
+    if source == "template":
+        from llm.writer import LLMWriter
+        return render(LLMWriter(enabled=False), kind, facts, audience)
+    return render(_state().llm, kind, facts, audience)
+
+
+def _answer(doc: Document, fmt: str, extra: dict) -> Response:
+    if fmt == "markdown":
+        headers = {"X-AIOps-Source": doc.source, "X-AIOps-Model": doc.model or "",
+                   "X-AIOps-Latency-Ms": f"{doc.latency_ms:.1f}"}
+        if doc.fallback_reason:
+            headers["X-AIOps-Fallback-Reason"] = doc.fallback_reason[:200]
+        return Response(doc.text, mimetype="text/markdown", headers=headers)
+    body = {**extra, "format": "markdown", **{k: v for k, v in doc.to_dict().items() if k != "data"}}
+    return json_response(body)
+
+
+def make_blueprint() -> Blueprint:
+    bp = Blueprint("aiops_llm", __name__, url_prefix="/aiops")
+
+    def incident_document(incident_id: str, kind: str):
+        fmt, source, error = _options()
+        if error:
+            return error
+        audience = None
+        if kind == "comms":
+            audience = request.args.get("audience", "engineering")
+            if audience not in AUDIENCES:
+                return json_error(400, f"unknown audience {audience!r}",
+                                  f"audience must be one of: {', '.join(AUDIENCES)}")
+        state = _state()
+        found = state.store.incident(incident_id)
+        if found is None:
+            return json_error(404, f"incident {incident_id} not found",
+                              "list incident ids with GET /aiops/incidents?status=all")
+        single = len({k[0] for k in state.store.load_baselines()}) <= 1
+        facts = incident_facts(found.to_json(single))
+        doc = _render(kind, facts, source, audience)
+        extra = {"incident_id": incident_id, "document": kind}
+        if audience:
+            extra["audience"] = audience
+        return _answer(doc, fmt, extra)
+
+    for kind in DOCUMENTS:
+        def view(incident_id: str, kind=kind):
+            return incident_document(incident_id, kind)
+        bp.add_url_rule(f"/incidents/<incident_id>/{kind}", f"incident_{kind}", view, methods=["GET"])
+
+    @bp.route("/postmortems", methods=["POST", "GET", "PUT", "DELETE", "PATCH"])
+    def postmortems():
+        if request.method != "POST":
+            return json_error(405, f"method {request.method} not allowed on {request.path}",
+                              "POST your incident as JSON (title, severity, duration_minutes, services_affected, "
+                              "timeline, root_cause, fix_applied, data_points)", headers={"Allow": "POST"})
+        fmt, source, error = _options()
+        if error:
+            return error
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            return json_error(413, "incident too large", f"the body must be at most {MAX_BODY_BYTES} bytes")
+        body = request.get_json(silent=True)
+        if body is None:
+            return json_error(400, "invalid JSON body", "send Content-Type: application/json with an incident object "
+                                                        "(title, severity, duration_minutes, services_affected, "
+                                                        "timeline, root_cause; optional fix_applied, data_points)")
+        try:
+            facts = user_incident_facts(body)
+        except InvalidIncident as exc:
+            return json_error(400, f"invalid field {exc.field}", exc.detail, field=exc.field)
+        doc = _render("postmortem", facts, source)
+        return _answer(doc, fmt, {"incident_id": None, "document": "postmortem", "title": facts["title"]})
+
+    @bp.get("/llm")
+    def llm_status():
+        return json_response({"at": time.time(), **_state().llm.stats(), "documents_available": list(DOCUMENTS),
+                              "audiences": list(AUDIENCES)})
+
+    return bp
