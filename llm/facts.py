@@ -62,7 +62,10 @@ def incident_facts(body: dict) -> dict:
             "service": a.get("service"), "route": a.get("endpoint"), "severity": a.get("severity"),
             "description": a.get("description"),
             "baseline_ms": baseline_ms, "current_ms": current_ms,
-            "latency_ratio": round(current_ms / baseline_ms, 1) if baseline_ms and current_ms is not None else None,
+            # the engine's own ratio (deviation) for latency anomalies; recomputed from rounded ms otherwise
+            "latency_ratio": (round(a["deviation"], 1) if a.get("type") == "latency_anomaly" and a.get("deviation")
+                              else round(current_ms / baseline_ms, 1) if baseline_ms and current_ms is not None
+                              else None),
             "error_ratio": a.get("error_ratio"), "baseline_error_ratio": a.get("baseline_error_ratio"),
             "request_count": a.get("request_count"), "rate_per_s": a.get("rate_per_s"),
             "baseline_rate_per_s": a.get("baseline_rate_per_s"),
@@ -299,6 +302,7 @@ def customer_facts(facts: dict) -> dict:
 
 
 _HOST = re.compile(r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}\b|\b\d{1,3}(?:\.\d{1,3}){3}\b", re.I)
+_URL_PATH = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s]+(/[^\s?#;,)]*)", re.I)
 _ROUTE = re.compile(r"(?<![\w.])/[A-Za-z0-9_.~%-]+(?:/[A-Za-z0-9_.~%<>:-]*)*")
 
 
@@ -323,6 +327,7 @@ def internal_terms(facts: dict) -> set[str]:
         terms.update(_TRACE_ID.findall(text))
         terms.update(h for h in _HOST.findall(text) if not h.replace(".", "").isdigit() or h.count(".") == 3)
         terms.update(r for r in _ROUTE.findall(text) if len(r) > 1)
+        terms.update(p for p in _URL_PATH.findall(text) if len(p) > 1)
     for e in facts.get("errors") or []:
         terms.update(t for t in (e.get("type"), e.get("message")) if t)
     terms.update(s for s in facts.get("services") or [] if len(s) >= 3)

@@ -91,6 +91,16 @@ def _top_error(facts: dict) -> dict | None:
     return (own or errors or [None])[0]
 
 
+def top_errors(facts: dict, limit: int = 5) -> list[dict]:
+    """The most frequent error of each endpoint (errors are sorted by count)."""
+    seen, out = set(), []
+    for e in facts.get("errors") or []:
+        if e["endpoint"] not in seen:
+            seen.add(e["endpoint"])
+            out.append(e)
+    return out[:limit]
+
+
 def _chain(t: dict) -> str:
     return " → ".join(t["chain"]) if t["chain"] else t["root_endpoint"] or "?"
 
@@ -160,7 +170,7 @@ def narrative(facts: dict) -> str:
     confidence = f" (confidence {pct(rc['confidence'], 0)})" if rc.get("confidence") is not None else ""
     lines += [f"**{root_label(facts)}**{confidence}: {rc['description']}.", "", "Evidence:", ""]
     evidence = [signal_line(s) for s in facts["signals"]]
-    for e in (facts.get("errors") or [])[:3]:
+    for e in top_errors(facts):
         evidence.append(f"error `{e['type']}: {e['message']}` ×{e['count']} on {e['endpoint']}")
     for t in facts["sample_traces"][:3]:
         evidence.append(f"trace `{t['trace_id']}`: {_chain(t)} (entry {t['entry_endpoint']} → HTTP {t['entry_status']})")
@@ -368,7 +378,7 @@ def postmortem(facts: dict) -> str:
     if facts["signals"] or facts.get("errors") or facts["sample_traces"]:
         out += ["Evidence:", ""]
         out += [f"- {signal_line(s)}" for s in facts["signals"]]
-        out += [f"- error `{e['type']}: {e['message']}` ×{e['count']} on {e['endpoint']}" for e in facts["errors"][:3]]
+        out += [f"- error `{e['type']}: {e['message']}` ×{e['count']} on {e['endpoint']}" for e in top_errors(facts)]
         out += [f"- trace `{t['trace_id']}`: {_chain(t)}" for t in facts["sample_traces"][:3]]
         out.append("")
     out += ["### 5 whys", ""]
@@ -461,7 +471,7 @@ def engineering_comms(facts: dict) -> str:
                                         else "") + f": {rc['description']}"]
     lines += [f"- {signal_line(s)}" for s in facts["signals"]]
     lines += [f"- Top error: `{e['type']}: {e['message']}` ×{e['count']} on {e['endpoint']}"
-              for e in facts["errors"][:2]]
+              for e in top_errors(facts, 3)]
     if facts["endpoints"]:
         lines.append(f"- Affected: {', '.join(facts['endpoints'])}"
                      + (f"; {facts['total_traces']} traces" if facts.get("total_traces") else ""))
