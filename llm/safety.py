@@ -7,6 +7,7 @@ message such as "ignore previous instructions" stays inside the block.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -17,30 +18,35 @@ MAX_LIST_ITEMS = 50      #: cap of one list in a prompt
 REDACTED = "[REDACTED]"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
-_SECRETS = [
-    re.compile(r"(?i)\b(authorization|proxy-authorization)\s*[:=]\s*\S+(\s+\S+)?"),
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{6,}"),
-    re.compile(r"(?i)\b(api[_-]?key|apikey|x-api-key|token|secret|password|passwd|pwd)\b(\s*[:=]\s*|\s+)[^\s,;&\"']+"),
-    re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"),
-    re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"),
-    re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"),   # user:password@ in a URL
-]
-_DELIMITER = re.compile(r"<<<|>>>")
+# Control and invisible characters, and our block delimiters: removed in one pass.
+_STRIP = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]|<<<|>>>")
+# Anything that looks like a credential: one alternation, one pass (case-insensitive).
+_SECRET = re.compile("|".join(f"(?:{p})" for p in (
+    r"\b(?:authorization|proxy-authorization)\s*[:=]\s*\S+(?:\s+\S+)?",
+    r"\bbearer\s+[A-Za-z0-9._~+/=-]{6,}",
+    r"\b(?:api[_-]?key|apikey|x-api-key|token|secret|password|passwd|pwd)\b(?:\s*[:=]\s*|\s+)[^\s,;&\"']+",
+    r"\bsk-[A-Za-z0-9_-]{8,}",
+    r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
+    r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+",
+    r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@",   # user:password@ in a URL
+)), re.IGNORECASE)
 
 
 def clean_text(text: str, secrets: tuple[str, ...] = (), limit: int = MAX_STRING_CHARS) -> str:
-    """``text`` without control characters or credentials, at most ``limit`` characters."""
-    text = _CONTROL.sub("", str(text))
+    """``text`` without control characters, block delimiters or credentials, at most ``limit`` characters."""
+    text = _STRIP.sub("", str(text))
     for secret in secrets:
-        if secret:
+        if secret and secret in text:
             text = text.replace(secret, REDACTED)
-    for pattern in _SECRETS:
-        text = pattern.sub(REDACTED, text)
-    text = _DELIMITER.sub("", text)
+    text = _SECRET.sub(REDACTED, text)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
+
+
+@functools.lru_cache(maxsize=4096)
+def _clean_key(key: str, secrets: tuple[str, ...]) -> str:
+    return clean_text(key, secrets, 100)
 
 
 def sanitize(value: Any, secrets: tuple[str, ...] = ()) -> Any:
@@ -52,7 +58,7 @@ def sanitize(value: Any, secrets: tuple[str, ...] = ()) -> Any:
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else None
     if isinstance(value, dict):
-        return {clean_text(k, secrets, 100): sanitize(v, secrets) for k, v in list(value.items())[:200]}
+        return {_clean_key(str(k), secrets): sanitize(v, secrets) for k, v in list(value.items())[:200]}
     if isinstance(value, (list, tuple, set)):
         items = list(value)
         out = [sanitize(v, secrets) for v in items[:MAX_LIST_ITEMS]]

@@ -7,11 +7,12 @@ import pytest
 from aiops.config import ANALYSIS_CONFIG, EXTENSION_CONFIG
 from aiops.notify import WEBHOOK_CONFIG
 from app import DEMO_CONFIG
+from llm.config import LLM_CONFIG
 from simulation.chaos import CHAOS_CONFIG
 from telemetry.extension import TELEMETRY_CONFIG
 
 ALL_KEYS = sorted({k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *DEMO_CONFIG, *ANALYSIS_CONFIG,
-                                    *EXTENSION_CONFIG, *WEBHOOK_CONFIG)})
+                                    *EXTENSION_CONFIG, *WEBHOOK_CONFIG, *LLM_CONFIG)})
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -40,6 +41,17 @@ def test_every_aiops_endpoint_has_a_curl_example():
         method, path = endpoint.split()[:2]
         pattern = re.escape(path.split("?")[0]).replace(re.escape("<id>"), "[^/ ]+")
         pattern = pattern.replace(re.escape("<trace_id>"), "[0-9a-f]{32}")
+        matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|$)", line)
+                    and (method == "GET" or "-X POST" in line)]
+        assert matching, f"no curl example for {endpoint}"
+
+
+def test_every_llm_endpoint_has_a_curl_example():
+    from llm.api import ENDPOINTS
+    curl_lines = [line for line in README.splitlines() if line.startswith("curl")]
+    for endpoint in ENDPOINTS:
+        method, path = endpoint.split()[:2]
+        pattern = re.escape(path.split("?")[0]).replace(re.escape("<id>"), "[^/ ]+")
         matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|$)", line)
                     and (method == "GET" or "-X POST" in line)]
         assert matching, f"no curl example for {endpoint}"

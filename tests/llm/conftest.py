@@ -7,6 +7,7 @@ is recorded (path, headers, JSON body) so tests can inspect the prompt.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,6 +61,10 @@ class ChatServer:
 
             def log_message(self, *args):
                 pass
+
+            def setup(self):
+                super().setup()  # answer in one segment, not after a delayed ACK (Nagle)
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
