@@ -11,7 +11,7 @@
    A cache hit is timed too. A real model adds 0.5 to 20 s per document on
    top (see README), which dwarfs both.
 
-    .venv/bin/python bench/llm.py [--docs 2000] [--calls 300]
+    .venv/bin/python bench/llm.py [--docs 2000] [--calls 200] [--rounds 7]
 """
 from __future__ import annotations
 
@@ -111,7 +111,8 @@ def per_call_us(fn, n: int, rounds: int = 5) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=2000, help="documents per timing round (default 2000)")
-    parser.add_argument("--calls", type=int, default=300, help="HTTP calls per timing round (default 300)")
+    parser.add_argument("--calls", type=int, default=200, help="HTTP calls per timing round (default 200)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (default 7)")
     args = parser.parse_args()
 
     body = real_incident()
@@ -154,15 +155,26 @@ def main() -> None:
         for _ in range(20):  # warm up connections
             raw_call()
             our_call()
-        raw_us = per_call_us(raw_call, args.calls)
-        ours_us = per_call_us(our_call, args.calls)
+        # Interleaved rounds (raw, ours, ours, raw, ...): drift on a shared machine hits both alike.
+        raw_rounds, our_rounds = [], []
+        for i in range(args.rounds):
+            pair = [(raw_rounds, raw_call), (our_rounds, our_call)]
+            for bucket, fn in (pair if i % 2 == 0 else pair[::-1]):
+                bucket.append(per_call_us(fn, args.calls, rounds=1))
+        ratios = [o / r for o, r in zip(our_rounds, raw_rounds)]
+        raw_us, ours_us = statistics.median(raw_rounds), statistics.median(our_rounds)
         hit_us = per_call_us(lambda: render(cached, "narrative", facts), args.docs)
-        print(f"\n2. client path against a loopback chat-completions server (answers at once), per call")
+        instructions = DOCUMENTS["narrative"].instructions
+        own_us = per_call_us(lambda: (writer._messages(instructions, facts),
+                                      writer._cache_key("narrative", facts, instructions, None)), args.docs // 4)
+        print(f"\n2. client path against a loopback chat-completions server (answers at once), per call; "
+              f"median of {args.rounds} interleaved rounds of {args.calls}")
         print(f"{'path':<48}{'µs/call':>10}{'ratio':>8}")
         print(f"{'raw openai client: chat.completions.create':<48}{raw_us:>10.0f}{1.0:>8.2f}")
-        print(f"{'LLMWriter narrative (prompt, sanitise, checks)':<48}{ours_us:>10.0f}{ours_us / raw_us:>8.2f}")
+        print(f"{'LLMWriter narrative (prompt, sanitise, checks)':<48}{ours_us:>10.0f}{statistics.median(ratios):>8.2f}"
+              f"   (round ratios {min(ratios):.2f} to {max(ratios):.2f})")
         print(f"{'LLMWriter narrative, cache hit':<48}{hit_us:>10.1f}{hit_us / raw_us:>8.3f}")
-        print(f"\nour layer adds {ours_us - raw_us:.0f} µs per model call")
+        print(f"{'our own work per call, no HTTP (prompt + key)':<48}{own_us:>10.0f}{own_us / raw_us:>8.3f}")
         raw.close()
         writer.close()
         cached.close()
