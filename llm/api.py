@@ -7,13 +7,14 @@ in ``X-AIOps-*`` headers). ``?source=template`` skips the model.
 """
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import Blueprint, Response, current_app, request
 
 from llm.documents import DOCUMENTS, render
 from llm.facts import InvalidIncident, incident_facts, user_incident_facts
-from llm.writer import Document
+from llm.writer import Document, LLMWriter
 from llm.writers import AUDIENCES
 from telemetry.web import json_error, json_response
 
@@ -26,6 +27,8 @@ ENDPOINTS = [
 FORMATS = ("json", "markdown")
 SOURCES = ("auto", "template")
 MAX_BODY_BYTES = 256 * 1024
+_TEMPLATE_ONLY = LLMWriter(enabled=False)
+log = logging.getLogger("llm")
 
 
 def _state():
@@ -45,11 +48,20 @@ def _options():
     return fmt, source, None
 
 
-def _render(kind: str, facts: dict, source: str, audience: str | None = None) -> Document:
-    if source == "template":
-        from llm.writer import LLMWriter
-        return render(LLMWriter(enabled=False), kind, facts, audience)
-    return render(_state().llm, kind, facts, audience)
+def _render(kind: str, facts: dict, source: str, audience: str | None = None) -> Document | None:
+    """The document, or None after logging when our own writer failed (a bug, never the model)."""
+    try:
+        if source == "template":
+            return render(_TEMPLATE_ONLY, kind, facts, audience)
+        return render(_state().llm, kind, facts, audience)
+    except Exception:
+        log.exception("llm: writing the %s failed", kind)
+        return None
+
+
+def _failed(kind: str) -> Response:
+    return json_error(500, f"could not write the {kind}", "an internal error was logged on the 'llm' logger; "
+                                                         "the incident itself is available at GET /aiops/incidents/<id>")
 
 
 def _answer(doc: Document, fmt: str, extra: dict) -> Response:
@@ -82,8 +94,14 @@ def make_blueprint() -> Blueprint:
             return json_error(404, f"incident {incident_id} not found",
                               "list incident ids with GET /aiops/incidents?status=all")
         single = len({k[0] for k in state.store.load_baselines()}) <= 1
-        facts = incident_facts(found.to_json(single))
+        try:
+            facts = incident_facts(found.to_json(single))
+        except Exception:
+            log.exception("llm: facts of incident %s could not be extracted", incident_id)
+            return _failed(kind)
         doc = _render(kind, facts, source, audience)
+        if doc is None:
+            return _failed(kind)
         extra = {"incident_id": incident_id, "document": kind}
         if audience:
             extra["audience"] = audience
@@ -115,6 +133,8 @@ def make_blueprint() -> Blueprint:
         except InvalidIncident as exc:
             return json_error(400, f"invalid field {exc.field}", exc.detail, field=exc.field)
         doc = _render("postmortem", facts, source)
+        if doc is None:
+            return _failed("postmortem")
         return _answer(doc, fmt, {"incident_id": None, "document": "postmortem", "title": facts["title"]})
 
     @bp.get("/llm")

@@ -194,6 +194,7 @@ class LLMWriter:
         self.cache = _Cache(cache_size)
         self.fallback_log = _RateLimitedLog(60.0, clock)
         self.counts = {"llm": 0, "template": 0, "cached": 0, "failures": 0}
+        self._count_lock = threading.Lock()
         self._client = None
         self._lock = threading.Lock()
 
@@ -280,7 +281,11 @@ class LLMWriter:
         """Configuration in force (never the key) and counters."""
         return {"enabled": self.enabled, "base_url": self.base_url, "model": self.model if self.enabled else None,
                 "api_key_set": bool(self.api_key), "timeout_s": self.timeout_s, "retries": self.retries,
-                "documents": dict(self.counts), "breaker": self.breaker.stats(), "cache": self.cache.stats()}
+                "documents": self._counts(), "breaker": self.breaker.stats(), "cache": self.cache.stats()}
+
+    def _counts(self) -> dict:
+        with self._count_lock:
+            return dict(self.counts)
 
     def close(self) -> None:
         with self._lock:
@@ -293,14 +298,14 @@ class LLMWriter:
     def _run(self, task: str, facts: dict, instructions: str, schema_text: str | None,
              attempt: Callable[[], Document], template: Callable[[str], Document]) -> Document:
         if not self.enabled:
-            self.counts["template"] += 1
+            self._count("template")
             return template("no LLM endpoint configured" if self.base_url is None or not self.model
                             else "LLM disabled (AIOPS_LLM_ENABLED=false)")
         key = self._cache_key(task, facts, instructions, schema_text)
         hit = self.cache.get(key)
         if hit is not None:
             text, data, usage = hit
-            self.counts["cached"] += 1
+            self._count("cached")
             return Document(task=task, text=text, data=data, source="llm", model=self.model, usage=usage,
                             cached=True)
         allowed, why_not = self.breaker.allow()
@@ -310,18 +315,22 @@ class LLMWriter:
             doc = attempt()
         except Exception as exc:  # any client, protocol or content failure: the template answers
             self.breaker.failure()
-            self.counts["failures"] += 1
+            self._count("failures")
             return self._fallback(task, _reason(exc), template)
         self.breaker.success()
         self.cache.put(key, (doc.text, doc.data, doc.usage))
-        self.counts["llm"] += 1
+        self._count("llm")
         return doc
+
+    def _count(self, name: str) -> None:
+        with self._count_lock:
+            self.counts[name] += 1
 
     def _fallback(self, task: str, reason: str, template: Callable[[str], Document]) -> Document:
         self.fallback_log.warning((task, reason.split(";")[0].split(":")[0]),
                                   "llm: %s fell back to the deterministic writer: %s (model %s at %s)",
                                   task, reason, self.model, self.base_url)
-        self.counts["template"] += 1
+        self._count("template")
         return template(reason)
 
     def _cache_key(self, task: str, facts: dict, instructions: str, schema_text: str | None) -> str:

@@ -173,3 +173,18 @@ def test_llm_status_without_a_model(serve):
     body = get(f"{serve()}/aiops/llm").json()
     assert body["enabled"] is False and body["base_url"] is None and body["model"] is None
     assert body["documents_available"] == ["narrative", "brief", "postmortem", "comms"]
+
+
+def test_a_bug_in_a_writer_is_a_logged_json_500(serve, incident_db, monkeypatch, caplog):
+    from llm import documents
+
+    def broken(facts):
+        raise KeyError("missing fact")
+
+    monkeypatch.setitem(documents.DOCUMENTS, "narrative", documents.DocumentKind("narrative", broken, "x"))
+    base = serve()
+    with caplog.at_level("ERROR", logger="llm"):
+        response = get(f"{base}/aiops/incidents/{incident_db[1].id}/narrative")
+    assert response.status_code == 500 and response.json()["error"] == "could not write the narrative"
+    assert any("writing the narrative failed" in r.getMessage() for r in caplog.records)
+    assert get(f"{base}/aiops/incidents/{incident_db[1].id}/brief").status_code == 200
