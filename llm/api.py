@@ -12,7 +12,9 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
-from llm.documents import DOCUMENTS, render
+from aiops.incidents import iso
+
+from llm.documents import DOCUMENTS, render, render_hypotheses
 from llm.facts import InvalidIncident, incident_facts, user_incident_facts
 from llm.writer import Document, LLMWriter
 from llm.writers import AUDIENCES
@@ -22,7 +24,7 @@ ENDPOINTS = [
     "GET  /aiops/incidents/<id>/narrative", "GET  /aiops/incidents/<id>/brief",
     "GET  /aiops/incidents/<id>/postmortem?format=json|markdown",
     "GET  /aiops/incidents/<id>/comms?audience=engineering|management|customer",
-    "POST /aiops/postmortems", "GET  /aiops/llm",
+    "GET  /aiops/incidents/<id>/hypotheses", "POST /aiops/postmortems", "GET  /aiops/llm",
 ]
 FORMATS = ("json", "markdown")
 SOURCES = ("auto", "template")
@@ -51,9 +53,10 @@ def _options():
 def _render(kind: str, facts: dict, source: str, audience: str | None = None) -> Document | None:
     """The document, or None after logging when our own writer failed (a bug, never the model)."""
     try:
-        if source == "template":
-            return render(_TEMPLATE_ONLY, kind, facts, audience)
-        return render(_state().llm, kind, facts, audience)
+        writer = _TEMPLATE_ONLY if source == "template" else _state().llm
+        if kind == "hypotheses":
+            return render_hypotheses(writer, facts)
+        return render(writer, kind, facts, audience)
     except Exception:
         log.exception("llm: writing the %s failed", kind)
         return None
@@ -65,12 +68,14 @@ def _failed(kind: str) -> Response:
 
 
 def _answer(doc: Document, fmt: str, extra: dict) -> Response:
-    if fmt == "markdown":
+    if fmt == "markdown" and doc.data is None:
         headers = {"X-AIOps-Source": doc.source, "X-AIOps-Model": doc.model or "",
                    "X-AIOps-Latency-Ms": f"{doc.latency_ms:.1f}"}
         if doc.fallback_reason:
             headers["X-AIOps-Fallback-Reason"] = doc.fallback_reason[:200]
         return Response(doc.text, mimetype="text/markdown", headers=headers)
+    if doc.data is not None:  # structured: the validated object, and its JSON text
+        return json_response({**extra, "format": "json", **doc.to_dict()})
     body = {**extra, "format": "markdown", **{k: v for k, v in doc.to_dict().items() if k != "data"}}
     return json_response(body)
 
@@ -83,6 +88,9 @@ def make_blueprint() -> Blueprint:
         if error:
             return error
         audience = None
+        if kind == "hypotheses" and fmt == "markdown":
+            return json_error(400, "hypotheses are structured", "GET /aiops/incidents/<id>/hypotheses answers JSON "
+                                                                "only (format=json)")
         if kind == "comms":
             audience = request.args.get("audience", "engineering")
             if audience not in AUDIENCES:
@@ -107,7 +115,7 @@ def make_blueprint() -> Blueprint:
             extra["audience"] = audience
         return _answer(doc, fmt, extra)
 
-    for kind in DOCUMENTS:
+    for kind in (*DOCUMENTS, "hypotheses"):
         def view(incident_id: str, kind=kind):
             return incident_document(incident_id, kind)
         bp.add_url_rule(f"/incidents/<incident_id>/{kind}", f"incident_{kind}", view, methods=["GET"])
@@ -139,7 +147,8 @@ def make_blueprint() -> Blueprint:
 
     @bp.get("/llm")
     def llm_status():
-        return json_response({"at": time.time(), **_state().llm.stats(), "documents_available": list(DOCUMENTS),
+        return json_response({"at": iso(time.time()), **_state().llm.stats(),
+                              "documents_available": [*DOCUMENTS, "hypotheses"],
                               "audiences": list(AUDIENCES)})
 
     return bp

@@ -90,6 +90,20 @@ def render(llm: LLMWriter, kind: str, facts: dict, audience: str | None = None) 
                      check=check)
 
 
+HYPOTHESES_INSTRUCTIONS = (
+    "Rank up to 5 hypotheses about what caused this incident. For each: the cause in one line, a confidence "
+    "between 0 and 1 (the analysis' own root-cause confidence is the anchor), evidence quoted from the data "
+    "block (numbers, errors, trace ids), and one concrete check that would confirm or refute it. Set priority "
+    "(P1-P4, from the data's priority field) and category (errors, latency, availability, traffic, other). "
+    + _FACTS_ONLY)
+
+
+def render_hypotheses(llm: LLMWriter, facts: dict) -> Document:
+    """Structured hypotheses (``doc.data`` validates against ``HYPOTHESES_SCHEMA``)."""
+    return llm.structured("hypotheses", facts, writers.HYPOTHESES_SCHEMA, writers.hypotheses,
+                          HYPOTHESES_INSTRUCTIONS)
+
+
 def _leaks(text: str, facts: dict) -> str | None:
     found = leaked_terms(text, facts)
     return f"internal detail in customer text ({len(found)} term(s))" if found else None

@@ -538,3 +538,67 @@ def customer_comms(cf: dict) -> str:
         text = (f"**Investigating: service disruption**\n\n{since}, {what}.{share} Our engineers are working on "
                 "it and we will post an update as soon as we know more. We are sorry for the inconvenience.")
     return text + "\n"
+
+
+# -- structured: hypotheses -------------------------------------------------------------------
+
+CATEGORIES = ("errors", "latency", "availability", "traffic", "other")
+HYPOTHESES_SCHEMA = {
+    "type": "object", "required": ["priority", "category", "hypotheses"], "additionalProperties": False,
+    "properties": {
+        "priority": {"type": "string", "enum": ["P1", "P2", "P3", "P4"]},
+        "category": {"type": "string", "enum": list(CATEGORIES)},
+        "hypotheses": {"type": "array", "minItems": 1, "maxItems": 5, "items": {
+            "type": "object", "required": ["cause", "confidence", "evidence", "check"],
+            "additionalProperties": False,
+            "properties": {
+                "cause": {"type": "string", "minLength": 3, "maxLength": 300},
+                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                "evidence": {"type": "array", "maxItems": 6, "items": {"type": "string", "maxLength": 400}},
+                "check": {"type": "string", "maxLength": 400},
+            }}},
+    },
+}
+
+
+def category(facts: dict) -> str:
+    reason = facts["root_cause"].get("reason")
+    kinds = {s["type"] for s in facts.get("signals") or []}
+    if reason == "no_response" or "timeout" in kinds:
+        return "availability"
+    if reason == "error" or "error_spike" in kinds:
+        return "errors"
+    if reason == "latency" or "latency_anomaly" in kinds:
+        return "latency"
+    if kinds & {"traffic_surge", "traffic_drop"}:
+        return "traffic"
+    return "other"
+
+
+def hypotheses(facts: dict) -> dict:
+    """Ranked hypotheses about the cause, each with the evidence from the
+    data and the check that confirms it. Confidence: the analysis' own for
+    the root cause; the rest of it shared among the other anomalous endpoints."""
+    root = root_label(facts)
+    rc = facts["root_cause"]
+    conf = rc.get("confidence")
+    actions = first_actions(facts)
+    own = [s for s in facts.get("signals") or [] if s["endpoint"] == root or s["is_root"]]
+    evidence = [signal_line(s) for s in own][:3]
+    evidence += [f"error `{e['type']}: {e['message']}` ×{e['count']}" for e in top_errors(facts) if e["endpoint"] == root]
+    if facts.get("total_traces") and conf is not None:
+        evidence.append(f"blamed in {round(conf * facts['total_traces'])} of {facts['total_traces']} affected traces")
+    if not evidence:
+        evidence.append(rc["description"][:400])
+    out = [{"cause": f"{root}: {_BLAMED.sub('', rc['description'])}"[:300],
+            "confidence": round(conf if conf is not None else 0.5, 3), "evidence": evidence[:6],
+            "check": actions[0][:400] if actions else "Confirm in the review."}]
+    others = sorted({s["endpoint"] for s in facts.get("signals") or []} - {root})
+    rest = round((1 - (conf if conf is not None else 0.5)) / len(others), 3) if others else 0.0
+    for endpoint in others[:4]:
+        signals = [s for s in facts["signals"] if s["endpoint"] == endpoint]
+        out.append({"cause": f"{endpoint} fails on its own, not only as a caller of {root}"[:300],
+                    "confidence": rest, "evidence": [signal_line(s) for s in signals][:6],
+                    "check": f"Open a trace of {endpoint} that does not reach {root} and see whether it fails too."[:400]})
+    return {"priority": facts["priority"] if facts["priority"] in ("P1", "P2", "P3", "P4") else "P4",
+            "category": category(facts), "hypotheses": out}

@@ -172,7 +172,7 @@ def test_post_postmortem_other_errors(serve):
 def test_llm_status_without_a_model(serve):
     body = get(f"{serve()}/aiops/llm").json()
     assert body["enabled"] is False and body["base_url"] is None and body["model"] is None
-    assert body["documents_available"] == ["narrative", "brief", "postmortem", "comms"]
+    assert body["documents_available"] == ["narrative", "brief", "postmortem", "comms", "hypotheses"]
 
 
 def test_a_bug_in_a_writer_is_a_logged_json_500(serve, incident_db, monkeypatch, caplog):
@@ -188,3 +188,22 @@ def test_a_bug_in_a_writer_is_a_logged_json_500(serve, incident_db, monkeypatch,
     assert response.status_code == 500 and response.json()["error"] == "could not write the narrative"
     assert any("writing the narrative failed" in r.getMessage() for r in caplog.records)
     assert get(f"{base}/aiops/incidents/{incident_db[1].id}/brief").status_code == 200
+
+
+def test_hypotheses_are_validated_structured_json(serve, incident_db, facts, chat_server):
+    from llm.schema import validate
+    from llm.writers import HYPOTHESES_SCHEMA, hypotheses
+    base = serve(AIOPS_LLM_BASE_URL=chat_server.url, AIOPS_LLM_MODEL="fake-model")
+    url = f"{base}/aiops/incidents/{incident_db[1].id}/hypotheses"
+    good = {"priority": "P1", "category": "errors", "hypotheses": [
+        {"cause": "/payment raises InjectedFault", "confidence": 0.9, "evidence": ["488 traces"], "check": "read it"}]}
+    chat_server.respond(reply('{"priority": "P0", "category": "errors", "hypotheses": []}'), reply(json.dumps(good)))
+    body = get(url).json()
+    assert body["source"] == "llm" and body["data"] == good and body["format"] == "json"
+    assert len(chat_server.requests) == 2 and "'P0' is not one of" in chat_server.requests[1]["raw"]
+    again = get(url).json()  # same facts: the validated answer from the cache
+    assert again["cached"] is True and again["data"] == good and len(chat_server.requests) == 2
+    template = get(url, source="template").json()
+    assert template["source"] == "template" and template["data"] == hypotheses(facts)
+    assert validate(template["data"], HYPOTHESES_SCHEMA) == []
+    assert get(url, format="markdown").status_code == 400

@@ -270,3 +270,31 @@ def test_user_incident_missing_field_is_named():
 @pytest.mark.parametrize("severity, priority", [("critical", "P1"), ("SEV2", "P2"), ("p3", "P3"), ("low", "P4")])
 def test_user_severity_is_normalised(severity, priority):
     assert user_incident_facts({**USER_INCIDENT, "severity": severity})["priority"] == priority
+
+
+def test_deterministic_hypotheses_validate_and_come_from_the_incident(body):
+    from llm.schema import validate
+    from llm.writers import HYPOTHESES_SCHEMA, hypotheses
+    facts = incident_facts(body)
+    data = hypotheses(facts)
+    assert validate(data, HYPOTHESES_SCHEMA) == []
+    top = data["hypotheses"][0]
+    assert top["cause"].startswith(body["root_cause"]["endpoint"])
+    assert top["confidence"] == body["root_cause"]["confidence"]
+    assert data["priority"] == facts["priority"]
+    timed_out = body["root_cause"]["reason"] == "no_response" or any(a["type"] == "timeout" for a in body["anomalies"])
+    assert data["category"] == ("availability" if timed_out else
+                                {"error": "errors", "latency": "latency"}[body["root_cause"]["reason"]])
+    others = {a["endpoint"] for a in body["anomalies"]} - {body["root_cause"]["endpoint"]}
+    assert {h["cause"].split(" ")[0] for h in data["hypotheses"][1:]} == others
+    assert sum(h["confidence"] for h in data["hypotheses"]) == pytest.approx(1.0, abs=0.01) or not others
+
+
+def test_structured_hypotheses_fall_back_after_two_invalid_answers(scenario_runs, chat_server, make_writer):
+    from llm.documents import render_hypotheses
+    from llm.writers import hypotheses
+    facts = incident_facts(incident_body(scenario_runs, "payment_latency"))
+    chat_server.respond(reply('{"priority": "P2"}'), reply('{"priority": "P2", "category": "slow", "hypotheses": []}'))
+    doc = render_hypotheses(make_writer(), facts)
+    assert doc.source == "template" and doc.data == hypotheses(facts) and len(chat_server.requests) == 2
+    assert doc.data["category"] == "latency"
