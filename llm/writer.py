@@ -299,7 +299,8 @@ class LLMWriter:
              attempt: Callable[[], Document], template: Callable[[str], Document]) -> Document:
         if not self.enabled:
             self._count("template")
-            return template("no LLM endpoint configured" if self.base_url is None or not self.model
+            return template("no LLM endpoint configured" if self.base_url is None
+                            else "no model configured (AIOPS_LLM_MODEL)" if not self.model
                             else "LLM disabled (AIOPS_LLM_ENABLED=false)")
         key = self._cache_key(task, facts, instructions, schema_text)
         hit = self.cache.get(key)

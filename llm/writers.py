@@ -183,7 +183,7 @@ def narrative(facts: dict) -> str:
                      f"(root cause first)")
     lines.append(f"- Service(s): {', '.join(facts['services'])}")
     if facts["entry_endpoints"]:
-        lines.append(f"- Entry points where users saw it: {', '.join(facts['entry_endpoints'])}")
+        lines.append(f"- Entry points in the sample traces: {', '.join(facts['entry_endpoints'])}")
     if facts.get("total_traces"):
         lines.append(f"- {facts['total_traces']} affected trace(s)")
     if facts.get("recurrence"):
@@ -585,7 +585,9 @@ def hypotheses(facts: dict) -> dict:
     actions = first_actions(facts)
     own = [s for s in facts.get("signals") or [] if s["endpoint"] == root or s["is_root"]]
     evidence = [signal_line(s) for s in own][:3]
-    evidence += [f"error `{e['type']}: {e['message']}` ×{e['count']}" for e in top_errors(facts) if e["endpoint"] == root]
+    if category(facts) in ("errors", "availability"):  # a stray background error is no evidence of slowness
+        evidence += [f"error `{e['type']}: {e['message']}` ×{e['count']}" for e in top_errors(facts)
+                     if e["endpoint"] == root]
     if facts.get("total_traces") and conf is not None:
         evidence.append(f"blamed in {round(conf * facts['total_traces'])} of {facts['total_traces']} affected traces")
     if not evidence:
