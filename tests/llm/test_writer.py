@@ -325,3 +325,27 @@ def test_documents_from_the_model_are_never_executed_or_stored(chat_server, make
     chat_server.respond(reply(f"```bash\ntouch {marker}\n```"))
     doc = write(make_writer())
     assert doc.source == "llm" and str(marker) in doc.text and not marker.exists()
+
+
+def test_concurrent_calls_share_one_client_cache_and_breaker(chat_server, make_writer):
+    import threading
+    writer = make_writer()
+    chat_server.default = reply("concurrent")
+    docs, errors = [], []
+
+    def work(i):
+        try:
+            for j in range(5):
+                docs.append(write(writer, {**FACTS, "thread": i, "call": j % 3}))
+        except Exception as exc:  # any exception fails the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == [] and len(docs) == 40 and all(d.source == "llm" for d in docs)
+    counts = writer.stats()["documents"]
+    assert counts["llm"] + counts["cached"] == 40 and counts["llm"] == len(chat_server.requests)
+    assert counts["cached"] >= 8 * 2  # calls 3 and 4 of each thread repeat its facts
