@@ -90,7 +90,7 @@ def parse_duration_s(text, field_name: str = "timeWindow") -> float:
 
 
 def format_duration(seconds: float) -> str:
-    for unit, size in (("w", 7 * DAY_S), ("d", DAY_S), ("h", 3600.0), ("m", 60.0)):
+    for unit, size in (("d", DAY_S), ("h", 3600.0), ("m", 60.0)):
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
@@ -244,7 +244,7 @@ def validate_slo(raw, service: str | None = None, source: str = "api") -> SLODef
     route = _text(raw, "route", limit=512)
     name = _text(raw, "name", limit=128)
     if name is None:
-        name = f"{service}{route or ''}-{indicator}".replace("/", "-").replace("--", "-").strip("-")
+        name = re.sub(r"[^A-Za-z0-9._:]+", "-", f"{service}-{route or ''}-{indicator}").strip("-")[:128]
     if not _NAME.match(name):
         raise SLOValidationError("name", "must be 1-128 characters of letters, digits and . _ : / -")
     return SLODefinition(name=name, service=service, indicator=indicator, target=float(target), window_s=window_s,

@@ -131,7 +131,6 @@ class SLOEngine:
             counts = self.store.window_counts(slo, windows_needed_s(slo), now_s)
             snapshot, evaluations = burn_snapshot(slo, counts, now_s, s.min_requests, s.min_bad_events)
             with self.store.transaction() as conn:
-                self.store.save_snapshot(snapshot, s.history_interval_s, conn)
                 current = self.store.latest_alert(slo.id, conn)
                 updated, event = next_alert(current, evaluations, now_s, s.alert_cooldown_s)
                 if updated is not None and updated is not current:
@@ -142,8 +141,9 @@ class SLOEngine:
                     self.store.save_alert(updated, conn)
                     if event is not None:
                         result.events.append((event, updated))
-            snapshot["open_alert"] = (updated["id"] if updated is not None
-                                      and updated["status"] in ("firing", "acknowledged", "suppressed") else None)
+                snapshot["open_alert"] = (updated["id"] if updated is not None
+                                          and updated["status"] in ("firing", "acknowledged", "suppressed") else None)
+                self.store.save_snapshot(snapshot, s.history_interval_s, conn)
             result.snapshots.append(snapshot)
         last_prune = float(self.analysis.get_state("slo_last_prune", "0"))
         if now_s - last_prune >= PRUNE_EVERY_S:
