@@ -50,6 +50,11 @@ CREATE TABLE IF NOT EXISTS aiops_slo_minutes (
     total INTEGER NOT NULL, errors INTEGER NOT NULL, {_BUCKET_DEFS},
     PRIMARY KEY (service, route, minute)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS aiops_slo_minutes_by_minute ON aiops_slo_minutes (minute);
+CREATE TABLE IF NOT EXISTS aiops_slo_hours (
+    service TEXT NOT NULL, route TEXT NOT NULL, hour INTEGER NOT NULL,
+    total INTEGER NOT NULL, errors INTEGER NOT NULL, {_BUCKET_DEFS},
+    PRIMARY KEY (service, route, hour)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aiops_slo_hours_by_hour ON aiops_slo_hours (hour);
 CREATE TABLE IF NOT EXISTS aiops_request_totals (
     service TEXT NOT NULL, route TEXT NOT NULL, method TEXT NOT NULL, status_code INTEGER NOT NULL,
     total INTEGER NOT NULL, errors INTEGER NOT NULL, duration_ms_sum REAL NOT NULL, {_BUCKET_DEFS},
@@ -80,26 +85,35 @@ CREATE TABLE IF NOT EXISTS aiops_process_stats (
     write_errors INTEGER NOT NULL, queued INTEGER NOT NULL, updated_at REAL NOT NULL);
 """
 
-_ROLLUP_MINUTES = f"""
-INSERT INTO aiops_slo_minutes (service, route, minute, total, errors, {', '.join(_BUCKET_COLS)})
-SELECT service, route, CAST(start_time / 60 AS INTEGER), count(*), sum(error), {_BUCKET_SUMS}
-FROM spans WHERE id > ? AND id <= ? GROUP BY 1, 2, 3
-ON CONFLICT (service, route, minute) DO UPDATE SET total = total + excluded.total,
-    errors = errors + excluded.errors, {_BUCKET_ADD}"""
-_ROLLUP_SERVICE_MINUTES = f"""
-INSERT INTO aiops_slo_minutes (service, route, minute, total, errors, {', '.join(_BUCKET_COLS)})
-SELECT service, '{ALL_ROUTES}', CAST(start_time / 60 AS INTEGER), count(*), sum(error), {_BUCKET_SUMS}
-FROM spans WHERE id > ? AND id <= ? GROUP BY 1, 3
-ON CONFLICT (service, route, minute) DO UPDATE SET total = total + excluded.total,
-    errors = errors + excluded.errors, {_BUCKET_ADD}"""
-_ROLLUP_TOTALS = f"""
-INSERT INTO aiops_request_totals (service, route, method, status_code, total, errors, duration_ms_sum,
-    {', '.join(_BUCKET_COLS)})
-SELECT service, route, method, status_code, count(*), sum(error), sum(duration_ms), {_BUCKET_SUMS}
-FROM spans WHERE id > ? AND id <= ? GROUP BY 1, 2, 3, 4
-ON CONFLICT (service, route, method, status_code) DO UPDATE SET total = total + excluded.total,
-    errors = errors + excluded.errors, duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum,
-    {_BUCKET_ADD}"""
+_COLS = ", ".join(_BUCKET_COLS)
+_SUM_COLS = ", ".join(f"sum({c})" for c in _BUCKET_COLS)
+# One scan of the new spans into a small temporary delta, then every table from the delta.
+_DELTA = f"""
+INSERT INTO temp.aiops_slo_delta
+SELECT service, route, method, status_code, CAST(start_time / 60 AS INTEGER), count(*), sum(error),
+       sum(duration_ms), {_BUCKET_SUMS}
+FROM spans WHERE id > ? AND id <= ? GROUP BY 1, 2, 3, 4, 5"""
+_UPSERT_COUNTS = "ON CONFLICT ({key}) DO UPDATE SET total = total + excluded.total, " \
+                 f"errors = errors + excluded.errors, {_BUCKET_ADD}"
+_FROM_DELTA = [
+    f"INSERT INTO aiops_slo_minutes SELECT service, route, minute, sum(n), sum(errors), {_SUM_COLS} "
+    "FROM temp.aiops_slo_delta WHERE 1 GROUP BY 1, 2, 3 " + _UPSERT_COUNTS.format(key="service, route, minute"),
+    f"INSERT INTO aiops_slo_minutes SELECT service, '{ALL_ROUTES}', minute, sum(n), sum(errors), {_SUM_COLS} "
+    "FROM temp.aiops_slo_delta WHERE 1 GROUP BY 1, 3 " + _UPSERT_COUNTS.format(key="service, route, minute"),
+    f"INSERT INTO aiops_slo_hours SELECT service, route, minute / 60, sum(n), sum(errors), {_SUM_COLS} "
+    "FROM temp.aiops_slo_delta WHERE 1 GROUP BY 1, 2, 3 " + _UPSERT_COUNTS.format(key="service, route, hour"),
+    f"INSERT INTO aiops_slo_hours SELECT service, '{ALL_ROUTES}', minute / 60, sum(n), sum(errors), {_SUM_COLS} "
+    "FROM temp.aiops_slo_delta WHERE 1 GROUP BY 1, 3 " + _UPSERT_COUNTS.format(key="service, route, hour"),
+    f"INSERT INTO aiops_request_totals SELECT service, route, method, status_code, sum(n), sum(errors), "
+    f"sum(duration_ms_sum), {_SUM_COLS} FROM temp.aiops_slo_delta WHERE 1 GROUP BY 1, 2, 3, 4 "
+    "ON CONFLICT (service, route, method, status_code) DO UPDATE SET total = total + excluded.total, "
+    "errors = errors + excluded.errors, duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum, "
+    f"{_BUCKET_ADD}",
+]
+_TEMP_SCHEMA = f"""
+CREATE TEMP TABLE IF NOT EXISTS aiops_slo_delta (
+    service TEXT, route TEXT, method TEXT, status_code INTEGER, minute INTEGER, n INTEGER, errors INTEGER,
+    duration_ms_sum REAL, {_COLS})"""
 
 #: Spans folded in per transaction (a short write lock), and at most per ``rollup`` call.
 ROLLUP_CHUNK = 100_000
@@ -134,8 +148,12 @@ class SLOStore:
                 if top <= last:
                     return covered
                 high = min(top, last + chunk)
-                for sql in (_ROLLUP_MINUTES, _ROLLUP_SERVICE_MINUTES, _ROLLUP_TOTALS):
-                    conn.execute(sql, (last, high))
+                conn.execute(_TEMP_SCHEMA)
+                conn.execute("DELETE FROM temp.aiops_slo_delta")
+                conn.execute(_DELTA, (last, high))
+                for sql in _FROM_DELTA:
+                    conn.execute(sql)
+                conn.execute("DELETE FROM temp.aiops_slo_delta")
                 conn.execute("INSERT INTO aiops_state (name, value) VALUES ('slo_rollup_span_id', ?) "
                              "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (str(high),))
             covered += high - last
@@ -144,17 +162,32 @@ class SLOStore:
     def window_counts(self, slo: SLODefinition, windows_s: Iterable[float], now_s: float) -> dict[float, WindowCounts]:
         """Requests and bad requests of ``slo`` in each window ending at the
         minute of ``now_s`` (a window of k minutes: the current minute and the
-        k - 1 before it). One indexed range scan over the longest window."""
-        windows = sorted(set(windows_s))
+        k - 1 before it). Whole hours inside a window are read from the hourly
+        counts, the ragged ends from the per-minute counts: a 30-day window
+        reads at most 720 + 118 rows, whatever the traffic."""
         now_min = int(now_s // 60)
-        starts = [now_min - max(1, int(round(w / 60.0))) + 1 for w in windows]
         bad = "errors" if slo.indicator != "latency" else f"(total - le_{int(slo.threshold_ms)})"
-        cols = ", ".join(f"sum(CASE WHEN minute >= {int(s)} THEN total ELSE 0 END), "
-                         f"sum(CASE WHEN minute >= {int(s)} THEN {bad} ELSE 0 END)" for s in starts)
-        row = self.conn.execute(
-            f"SELECT {cols} FROM aiops_slo_minutes WHERE service = ? AND route = ? AND minute >= ? AND minute <= ?",
-            (slo.service, slo.route or ALL_ROUTES, min(starts), now_min)).fetchone()
-        return {w: WindowCounts(w, int(row[2 * i] or 0), int(row[2 * i + 1] or 0)) for i, w in enumerate(windows)}
+        sql = (f"SELECT sum(t), sum(b) FROM ("
+               f"SELECT total AS t, {bad} AS b FROM aiops_slo_hours WHERE service = ? AND route = ? "
+               f"AND hour >= ? AND hour <= ? UNION ALL "
+               f"SELECT total, {bad} FROM aiops_slo_minutes WHERE service = ? AND route = ? "
+               f"AND minute >= ? AND minute <= ? UNION ALL "
+               f"SELECT total, {bad} FROM aiops_slo_minutes WHERE service = ? AND route = ? "
+               f"AND minute >= ? AND minute <= ?)")
+        key = (slo.service, slo.route or ALL_ROUTES)
+        out = {}
+        for w in sorted(set(windows_s)):
+            start_min = now_min - max(1, int(round(w / 60.0))) + 1
+            first_hour = -(-start_min // 60)            # first hour starting inside the window
+            last_hour = (now_min + 1) // 60 - 1         # last hour ending inside the window
+            if first_hour <= last_hour:
+                ranges = (first_hour, last_hour, start_min, first_hour * 60 - 1, (last_hour + 1) * 60, now_min)
+            else:
+                ranges = (1, 0, start_min, now_min, 1, 0)  # no whole hour: minutes only
+            row = self.conn.execute(sql, (*key, ranges[0], ranges[1], *key, ranges[2], ranges[3],
+                                          *key, ranges[4], ranges[5])).fetchone()
+            out[w] = WindowCounts(w, int(row[0] or 0), int(row[1] or 0))
+        return out
 
     def request_totals(self) -> list[dict]:
         """All-time request counts per service, route, method and status (the Prometheus histogram)."""
@@ -172,6 +205,7 @@ class SLOStore:
         """Delete per-minute counts and burn history older than ``before_s``."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM aiops_slo_minutes WHERE minute < ?", (int(before_s // 60),))
+            conn.execute("DELETE FROM aiops_slo_hours WHERE hour < ?", (int(before_s // 3600),))
             conn.execute("DELETE FROM aiops_burn_history WHERE at < ?", (before_s,))
             conn.execute("DELETE FROM aiops_release_overrides WHERE expires_at < ?", (before_s,))
 
