@@ -682,7 +682,8 @@ def write_service_narrative(facts: Mapping) -> str:
     alerts = facts.get("firing_alerts") or []
     if alerts:
         lines += ["", f"{len(alerts)} SLO alert(s) open:"]
-        lines += [f"- {a['id']}: {a['severity']} {a['rule']} on {a['slo_name']} ({a['reason']})" for a in alerts]
+        lines += [f"- {a['id']}: {a['severity']} alert (rule {a['rule']}) on {a['slo_name']}, {a['status']}: "
+                  f"{a['reason']}" for a in alerts]
     incidents = facts.get("open_incidents") or []
     if incidents:
         lines += ["", f"{len(incidents)} open incident(s):"]
@@ -691,7 +692,13 @@ def write_service_narrative(facts: Mapping) -> str:
     gate = facts.get("release")
     if gate:
         why = "; ".join(gate["blockers"] + gate["cautions"]) or "no risk, alert or incident stands in the way"
-        lines += ["", f"Release gate: **{gate['decision']}** ({why})."]
+        override = gate.get("override")
+        if gate.get("overridden") and override:
+            lines += ["", f"Release gate: **{gate['decision']}** by {override['who']}'s override until "
+                          f"{override['expires_at']} ({override['reason']}); without it: "
+                          f"**{gate['gate_decision']}** ({why})."]
+        else:
+            lines += ["", f"Release gate: **{gate['decision']}** ({why})."]
     return "\n".join(lines) + "\n"
 
 

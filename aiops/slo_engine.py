@@ -280,7 +280,8 @@ class SLOEngine:
             if a["status"] in ("firing", "acknowledged", "suppressed")]
         facts["open_incidents"] = self.open_incidents_of(service)
         gate = self.release(service, now_s, audit=False)
-        facts["release"] = {k: gate[k] for k in ("decision", "blockers", "cautions", "overridden")}
+        facts["release"] = {k: gate[k] for k in ("decision", "gate_decision", "blockers", "cautions", "overridden",
+                                                  "override")}
         return facts
 
     def overview(self, now_s: float | None = None) -> dict:

@@ -444,11 +444,17 @@ def test_narrative_and_heatmap_come_from_the_facts():
                                 "reason": "6h burn 7.00 and 30m burn 8.00 both at least 6x"}],
              "open_incidents": [], "release": {"decision": "blocked", "blockers": ["SLO alert SLO-9 is firing"],
                                                "cautions": []}}
+    facts["firing_alerts"][0]["status"] = "firing"
     text = write_service_narrative(facts)
     for fragment in ("## shop: DANGER", "tier 1 (critical)", "owned by payments", "99.8120%", "-88.0%", "1.73",
                      "5m 2.50, 1h 1.50, 24h 0.80", "SLO-9", "page-slow", "**blocked**", "exhausted"):
         assert fragment in text, fragment
     assert write_service_narrative(facts) == text  # deterministic
+    facts["release"] = {"decision": "approved", "gate_decision": "blocked", "blockers": ["risk level FREEZE"],
+                        "cautions": [], "overridden": True,
+                        "override": {"who": "ana", "expires_at": "2027-01-15T10:00:00Z", "reason": "hotfix"}}
+    assert ("Release gate: **approved** by ana's override until 2027-01-15T10:00:00Z (hotfix); "
+            "without it: **blocked** (risk level FREEZE).") in write_service_narrative(facts)
     grid = heatmap([("a", T0 + 10, 0.5), ("a", T0 + 20, 2.5), ("b", T0 + 3700, 1.2)], T0, T0 + 2 * HOUR, HOUR)
     assert grid["services"] == [{"service": "a", "risk": ["FREEZE", None], "composite_burn_rate": [2.5, None]},
                                 {"service": "b", "risk": [None, "OBSERVE"], "composite_burn_rate": [None, 1.2]}]
