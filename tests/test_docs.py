@@ -58,6 +58,6 @@ def test_every_slo_endpoint_has_a_curl_example(endpoint):
     pattern = re.escape(path)
     for placeholder in ("<id>", "<name>", "<service>"):
         pattern = pattern.replace(re.escape(placeholder), "[^/ ?\"]+")
-    matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|$)", line)
+    matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|'|$)", line)
                 and (method == "GET" and " -X " not in line or f"-X {method}" in line)]
     assert matching, f"no curl example for {endpoint}"
