@@ -23,6 +23,15 @@ from telemetry.store import _INSERT, connect
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = shutil.which("prometheus") or ("/usr/bin/prometheus" if os.path.exists("/usr/bin/prometheus") else None)
 PROMTOOL = shutil.which("promtool") or ("/usr/bin/promtool" if os.path.exists("/usr/bin/promtool") else None)
+#: .ci/run sets it after installing the Debian package: there a missing binary fails instead of skipping.
+REQUIRE_PROMETHEUS = os.environ.get("AIOPS_TEST_REQUIRE_PROMETHEUS") == "1"
+
+
+def skip_without(binary: str | None, name: str) -> None:
+    if binary is None:
+        if REQUIRE_PROMETHEUS:
+            pytest.fail(f"{name} is missing but AIOPS_TEST_REQUIRE_PROMETHEUS=1 (apt-get install -y prometheus)")
+        pytest.skip(f"{name} not installed (Debian package prometheus); .ci/run installs it")
 
 
 def make_app(tmp_path, name="shop", **config):
@@ -371,8 +380,7 @@ def test_metrics_text_counts_requests_by_route_and_passes_promtool(tmp_path, liv
     conn = connect(str(tmp_path / "t.db"))
     assert conn.execute("SELECT count(*) FROM spans WHERE path = '/metrics'").fetchone()[0] == 0  # never recorded
     conn.close()
-    if PROMTOOL is None:
-        pytest.skip("promtool not installed (Debian package prometheus); .ci/run installs it")
+    skip_without(PROMTOOL, "promtool")
     checked = subprocess.run([PROMTOOL, "check", "metrics"], input=response.content, capture_output=True, timeout=30)
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
     AIOps.shutdown(app)
@@ -446,8 +454,7 @@ def test_gunicorn_two_workers_every_scrape_sees_every_request(tmp_path):
 
 
 def test_real_prometheus_scrapes_and_answers_promql(tmp_path, live_server):
-    if PROMETHEUS is None:
-        pytest.skip("prometheus not installed (Debian package prometheus); .ci/run installs it")
+    skip_without(PROMETHEUS, "prometheus")
     app = make_app(tmp_path)
     server = live_server(app)
     _drive(server.url, n_ok=12, n_bad=3)
