@@ -202,12 +202,15 @@ class SLOStore:
         return out
 
     def prune(self, before_s: float) -> None:
-        """Delete per-minute counts and burn history older than ``before_s``."""
+        """Delete counts, burn history, expired overrides and served release
+        decisions older than ``before_s`` (override audit entries are kept)."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM aiops_slo_minutes WHERE minute < ?", (int(before_s // 60),))
             conn.execute("DELETE FROM aiops_slo_hours WHERE hour < ?", (int(before_s // 3600),))
             conn.execute("DELETE FROM aiops_burn_history WHERE at < ?", (before_s,))
             conn.execute("DELETE FROM aiops_release_overrides WHERE expires_at < ?", (before_s,))
+            # served decisions expire; overrides stay in the audit trail
+            conn.execute("DELETE FROM aiops_release_audit WHERE kind = 'decision' AND at < ?", (before_s,))
 
     # -- services -------------------------------------------------------------------------
 

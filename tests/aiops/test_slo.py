@@ -487,3 +487,16 @@ def test_hourly_and_minute_counts_agree_with_counting_spans(db):
                 inside = [r for r in rows if lo <= int(r[8] // 60) <= now_min and route_ok(r[4])]
                 bad = [r for r in inside if (r[10] if s.indicator == "availability" else r[9] > 250.0)]
                 assert (c.total, c.bad) == (len(inside), len(bad)), (now, s.route, s.indicator, w)
+
+
+def test_prune_drops_old_counts_and_decisions_but_keeps_overrides(db):
+    conn, slo_store, _ = db
+    write(conn, "shop", "/a", T0 - 2 * HOUR, 10, bad=1)
+    write(conn, "shop", "/a", T0, 5)
+    slo_store.rollup()
+    slo_store.audit("shop", "decision", "blocked", {}, T0 - 2 * HOUR)
+    slo_store.audit("shop", "override", "approved", {"who": "ana"}, T0 - 2 * HOUR)
+    slo_store.prune(T0 - HOUR)
+    s = slo(target=0.99)
+    assert slo_store.window_counts(s, [DAY], T0)[DAY] == WindowCounts(DAY, 5, 0)
+    assert [e["kind"] for e in slo_store.audit_trail("shop", 10)] == ["override"]
