@@ -30,7 +30,7 @@ ENDPOINTS = [
     "GET  /aiops/burn", "GET  /aiops/burn/<service>", "POST /aiops/burn/compute",
     "GET  /aiops/forecast/<service>",
     "GET  /aiops/release/<service>", "POST /aiops/release/<service>/override", "GET  /aiops/release/<service>/audit",
-    "GET  /aiops/slo-alerts", "PATCH /aiops/slo-alerts/<id>/acknowledge",
+    "GET  /aiops/slo-alerts", "GET  /aiops/slo-alerts/<service>", "PATCH /aiops/slo-alerts/<id>/acknowledge",
     "GET  /aiops/summary", "GET  /aiops/summary/heatmap", "GET  /aiops/summary/<service>",
     "GET  /metrics",
 ]
@@ -44,7 +44,10 @@ def init_slo(app, state) -> SLOEngine:
                        notify=state.notifier.notify if state.notifier is not None else None)
     if settings["AIOPS_SLO_FILE"]:
         services, slos = load_slo_file(settings["AIOPS_SLO_FILE"])
-        engine.load_definitions(services, slos)
+        try:
+            engine.load_definitions(services, slos)
+        except SLOValidationError as exc:
+            raise ValueError(f"AIOPS_SLO_FILE {settings['AIOPS_SLO_FILE']}: {exc}") from None
     app.extensions[SLO_EXTENSION_KEY] = engine
     app.register_blueprint(make_blueprint())
     if settings["AIOPS_METRICS_ENABLED"]:
@@ -223,6 +226,7 @@ def make_blueprint() -> Blueprint:
             return error
         try:
             slo = validate_slo(body, service=service)
+            _engine().check_window(slo)
         except SLOValidationError as exc:
             return _invalid(exc)
         engine = _engine()
@@ -260,6 +264,7 @@ def make_blueprint() -> Blueprint:
         merged.update(body)
         try:
             slo = validate_slo(merged, service=current.service)
+            engine.check_window(slo)
         except SLOValidationError as exc:
             return _invalid(exc)
         slo.id, slo.source = ident, "api"
@@ -392,7 +397,7 @@ def make_blueprint() -> Blueprint:
 
     # -- SLO alerts -----------------------------------------------------------------------------------
 
-    def list_alerts():
+    def list_alerts(service: str | None = None):
         status = request.args.get("status", "open")
         valid = ("open", "all") + ALERT_STATUSES
         if status not in valid:
@@ -401,7 +406,7 @@ def make_blueprint() -> Blueprint:
         if error:
             return error
         engine = _engine()
-        service = request.args.get("service")
+        service = service or request.args.get("service")
         if status == "open":
             found = [a for a in engine.store.alerts(service=service, limit=1000)
                      if a["status"] in ("firing", "acknowledged", "suppressed")][: int(limit)]
@@ -419,7 +424,11 @@ def make_blueprint() -> Blueprint:
             return json_error(409, f"cannot acknowledge SLO alert {alert_id}", error, alert_status=alert["status"])
         return json_response(alert_json(alert))
 
+    def service_alerts(service: str):
+        return list_alerts(service)
+
     route("/slo-alerts", GET=list_alerts)
+    route("/slo-alerts/<service>", GET=service_alerts)
     route("/slo-alerts/<alert_id>/acknowledge", PATCH=acknowledge, POST=acknowledge)
 
     # -- summaries ---------------------------------------------------------------------------------

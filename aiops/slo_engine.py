@@ -107,9 +107,23 @@ class SLOEngine:
 
     # -- definitions ------------------------------------------------------------------------
 
+    def check_window(self, slo: SLODefinition) -> None:
+        """An SLO window longer than the counts are kept would silently shrink: refuse it."""
+        kept_s = self.settings.retention_days * 86400.0
+        if slo.window_s > kept_s:
+            raise SLOValidationError("timeWindow", f"{slo.window_s / 86400.0:g} days is longer than the "
+                                     f"{self.settings.retention_days:g} days of counts kept "
+                                     "(raise AIOPS_SLO_RETENTION_DAYS)")
+
     def load_definitions(self, services: list[dict], slos: list[SLODefinition], now_s: float | None = None) -> None:
-        """Upsert file definitions by name, in one transaction."""
+        """Upsert file definitions by name, in one transaction (``SLOValidationError``
+        when a window is longer than the counts are kept)."""
         now_s = time.time() if now_s is None else now_s
+        for i, slo in enumerate(slos):
+            try:
+                self.check_window(slo)
+            except SLOValidationError as exc:
+                raise SLOValidationError(f"slos[{i}].{exc.field}", exc.message) from None
         with self.store.transaction() as conn:
             for fields in services:
                 self.store.upsert_service(fields, now_s, conn)

@@ -137,6 +137,8 @@ def test_slo_targets_crud_validation_and_nothing_half_stored(app):
     assert changed.json["target"] == 0.995 and changed.json["window_s"] == 7 * 86400
     assert error_of(call(c, "PUT", f"/aiops/slo/targets/{slo_id}", json={"target": 2}))["field"] == "target"
     assert call(c, "GET", "/aiops/slo/shop/targets").json["targets"][0]["target"] == 0.995
+    too_long = call(c, "PUT", f"/aiops/slo/targets/{slo_id}", json={"timeWindow": "60d"})
+    assert error_of(too_long)["field"] == "timeWindow" and "AIOPS_SLO_RETENTION_DAYS" in too_long.json["detail"]
     assert call(c, "PUT", "/aiops/slo/targets/999", json={"target": 0.9}).status_code == 404
     assert call(c, "PUT", "/aiops/slo/targets/abc", json={"target": 0.9}).status_code == 400
     status = call(c, "GET", "/aiops/slo/shop").json
@@ -205,6 +207,8 @@ def test_burn_compute_pages_once_through_the_webhook_and_acknowledge(tmp_path, l
     assert msg["event"] == "opened" and msg["severity"] == "page" and "shop-availability" in msg["text"]
     alerts = call(c, "GET", "/aiops/slo-alerts").json
     assert alerts["alert_count"] == 1 and alerts["alerts"][0]["status"] == "firing"
+    assert call(c, "GET", "/aiops/slo-alerts/shop").json["alert_count"] == 1
+    assert call(c, "GET", "/aiops/slo-alerts/other").json["alert_count"] == 0
     alert_id = alerts["alerts"][0]["id"]
     acked = call(c, "PATCH", f"/aiops/slo-alerts/{alert_id}/acknowledge", json={"who": "ana"})
     assert acked.json["status"] == "acknowledged" and acked.json["acknowledged_by"] == "ana"
@@ -337,6 +341,9 @@ def test_slo_file_at_startup(tmp_path):
     path.write_text("slos:\n  - {service: shop, indicator: availability, target: 0.995, timeWindow: 7 days}\n")
     with pytest.raises(ValueError, match=r"slos\[0\]\.timeWindow"):
         make_app(tmp_path, name="again", AIOPS_SLO_FILE=str(path))
+    path.write_text("slos:\n  - {service: shop, indicator: availability, target: 0.995, timeWindow: 60d}\n")
+    with pytest.raises(ValueError, match=r"slos\[0\]\.timeWindow: 60 days is longer than the 35 days"):
+        make_app(tmp_path, name="third", AIOPS_SLO_FILE=str(path))
 
 
 # -- /metrics --------------------------------------------------------------------------------
