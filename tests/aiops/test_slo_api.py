@@ -426,7 +426,8 @@ def test_gunicorn_two_workers_every_scrape_sees_every_request(tmp_path):
         pytest.skip("gunicorn not installed (requirements-dev.txt)")
     port = _free_port()
     env = dict(os.environ, TELEMETRY_DB_PATH=str(tmp_path / "g.db"), TELEMETRY_SERVICE_NAME="g",
-               AIOPS_ANALYSIS_INTERVAL_S="1", TELEMETRY_FLUSH_INTERVAL_MS="20", PYTHONPATH=str(ROOT))
+               AIOPS_ANALYSIS_INTERVAL_S="1", TELEMETRY_FLUSH_INTERVAL_MS="20", PYTHONPATH=str(ROOT),
+               PROMETHEUS_MULTIPROC_DIR=str(tmp_path))  # set by many deployments: must change nothing here
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
