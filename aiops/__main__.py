@@ -118,6 +118,8 @@ COMMANDS: dict[str, Command] = {
     "incidents": (add_incidents, run_incidents, "list incidents of a span store, or show one"),
     "analyze": (add_analyze, run_analyze, "run one analysis pass over a span store now"),
 }
+from aiops.slo_cli import add_slo, run_slo  # noqa: E402
+COMMANDS["slo"] = (add_slo, run_slo, "SLO budgets, burn rates, risk and open SLO alerts of a span store")
 
 
 def build_parser() -> argparse.ArgumentParser:

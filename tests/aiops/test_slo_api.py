@@ -502,3 +502,34 @@ def test_real_prometheus_scrapes_and_answers_promql(tmp_path, live_server):
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+# -- python -m aiops slo ---------------------------------------------------------------------
+
+
+def test_cli_slo_computes_and_prints(tmp_path):
+    app = make_app(tmp_path)
+    call(app.test_client(), "POST", "/aiops/slo/shop/targets", json={"indicator": "availability", "target": 0.99})
+    AIOps.shutdown(app)
+    write_spans(tmp_path / "t.db", "shop", "/orders/<int:order_id>", time.time(), 300, bad=6)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOPS_", "TELEMETRY_"))}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "aiops", "slo", "--db", str(tmp_path / "t.db"), *args],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+
+    before = cli()
+    assert before.returncode == 0 and "--compute" in before.stdout
+    out = cli("--compute", "--json")
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    snap = body["services"][0]
+    # 300 requests, 6 bad, 1 % allowed: burn 2.0 on every window with traffic -> the ticket rule (1x) fires
+    assert snap["service_name"] == "shop" and snap["burn_rate_5m"] == pytest.approx(2.0)
+    assert snap["risk_level"] == "DANGER"
+    assert [(a["rule"], a["status"]) for a in body["open_alerts"]] == [("ticket", "firing")]
+    table = cli()
+    assert "shop-availability" in table.stdout and "DANGER" in table.stdout and "98.0000%" in table.stdout
+    missing = subprocess.run([sys.executable, "-m", "aiops", "slo", "--db", str(tmp_path / "nope.db")], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60, env=env)
+    assert missing.returncode == 2 and "no span store" in missing.stderr
