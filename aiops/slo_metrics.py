@@ -37,6 +37,9 @@ log = logging.getLogger("aiops")
 _HTTP_LABELS = ["service_name", "http_route", "http_request_method", "http_response_status_code"]
 #: A process whose stats are older than this no longer adds to the queue depth.
 LIVE_PROCESS_S = 300.0
+#: Most spans one scrape folds (a first scrape of a big store stays within a scrape timeout;
+#: the analysis passes and later scrapes fold the rest).
+SCRAPE_FOLD_MAX_SPANS = 200_000
 
 
 class StoreCollector:
@@ -53,7 +56,7 @@ class StoreCollector:
         try:
             if telemetry is not None and telemetry.store is not None:
                 store.publish_process_stats(telemetry.service, telemetry.stats(), now)
-            store.rollup()
+            store.rollup(max_spans=SCRAPE_FOLD_MAX_SPANS)
         except Exception:  # a busy store must not fail the scrape: serve what is there
             log.warning("aiops: /metrics could not fold new spans", exc_info=True)
 
