@@ -124,6 +124,9 @@ from llm.cli import command as _document_command  # noqa: E402  (llm imports aio
 
 COMMANDS.update({kind: _document_command(kind) for kind in ("narrative", "brief", "postmortem", "comms")})
 
+from aiops.slo_cli import add_slo, run_slo  # noqa: E402
+COMMANDS["slo"] = (add_slo, run_slo, "SLO budgets, burn rates, risk and open SLO alerts of a span store")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m aiops", description="AIOps toolkit for Flask applications.")

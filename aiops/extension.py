@@ -39,6 +39,7 @@ class AIOpsState:
     last_error: str | None = None
     passes: int = 0
     failed_passes: int = 0
+    pass_hooks: list = field(default_factory=list)  #: called with each PassResult (SLO evaluation)
 
     def run_pass(self, now_s: float | None = None, flush: bool = True) -> PassResult:
         """Flush buffered spans (when telemetry writes this store), then run one pass."""
@@ -48,6 +49,11 @@ class AIOpsState:
             telemetry.store.flush(5.0)
         with self.pass_lock:
             result = self.analyzer.run_pass(now_s)
+            for hook in self.pass_hooks:
+                try:
+                    hook(result)
+                except Exception:  # a failing hook never breaks the pass
+                    log.warning("aiops: post-pass hook %r failed", hook, exc_info=True)
         self.passes += 1
         self.last_result = result
         return result
@@ -161,6 +167,8 @@ class AIOps:
         from llm.api import make_blueprint as make_llm_blueprint
         state.llm = LLMWriter.from_settings(settings)
         app.register_blueprint(make_llm_blueprint())
+        from aiops.slo_api import init_slo
+        init_slo(app, state)
         if settings["AIOPS_SCHEDULER"]:
             SCHEDULER.add(self.job_id(app), state.background_pass, config.interval_s)
 

@@ -6,13 +6,14 @@ import pytest
 
 from aiops.config import ANALYSIS_CONFIG, EXTENSION_CONFIG
 from aiops.notify import WEBHOOK_CONFIG
+from aiops.slo import SLO_CONFIG
 from app import DEMO_CONFIG
 from llm.config import LLM_CONFIG
 from simulation.chaos import CHAOS_CONFIG
 from telemetry.extension import TELEMETRY_CONFIG
 
 ALL_KEYS = sorted({k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *DEMO_CONFIG, *ANALYSIS_CONFIG,
-                                    *EXTENSION_CONFIG, *WEBHOOK_CONFIG, *LLM_CONFIG)})
+                                    *EXTENSION_CONFIG, *WEBHOOK_CONFIG, *LLM_CONFIG, *SLO_CONFIG)})
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -55,3 +56,19 @@ def test_every_llm_endpoint_has_a_curl_example():
         matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|$)", line)
                     and (method == "GET" or "-X POST" in line)]
         assert matching, f"no curl example for {endpoint}"
+
+def _slo_endpoints():
+    from aiops.slo_api import ENDPOINTS
+    return ENDPOINTS
+
+
+@pytest.mark.parametrize("endpoint", _slo_endpoints())
+def test_every_slo_endpoint_has_a_curl_example(endpoint):
+    method, path = endpoint.split()[:2]
+    curl_lines = [line for line in README.splitlines() if line.startswith("curl")]
+    pattern = re.escape(path)
+    for placeholder in ("<id>", "<name>", "<service>"):
+        pattern = pattern.replace(re.escape(placeholder), "[^/ ?\"]+")
+    matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|'|$)", line)
+                and (method == "GET" and " -X " not in line or f"-X {method}" in line)]
+    assert matching, f"no curl example for {endpoint}"

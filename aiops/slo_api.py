@@ -1,0 +1,462 @@
+"""HTTP API of the SLO part (/aiops/services, /aiops/slo, /aiops/burn,
+/aiops/forecast, /aiops/release, /aiops/slo-alerts, /aiops/summary) and
+``GET /metrics``: a thin shell over ``SLOEngine``.
+
+Errors are ``{"error", "detail"}`` with a 4xx status; calls that change
+state (POST, PUT, PATCH, DELETE) need ``X-API-Key`` when ``AIOPS_API_KEY``
+is set. Nothing of a rejected request is stored.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, request
+
+from aiops.slo import SLO_CONFIG, SLOValidationError, iso, validate_service, validate_slo, write_service_narrative
+from aiops.slo_engine import SLOEngine, SLOSettings, alert_json, load_slo_file
+from telemetry.config import read_config
+from telemetry.web import api_key_error, json_error, json_response
+
+log = logging.getLogger("aiops")
+SLO_EXTENSION_KEY = "aiops_slo"
+ALERT_STATUSES = ("firing", "acknowledged", "suppressed", "resolved")
+ENDPOINTS = [
+    "GET  /aiops/services", "POST /aiops/services", "GET  /aiops/services/<name>", "PUT  /aiops/services/<name>",
+    "DELETE /aiops/services/<name>",
+    "GET  /aiops/slo", "GET  /aiops/slo/<service>", "GET  /aiops/slo/<service>/targets",
+    "POST /aiops/slo/<service>/targets", "PUT  /aiops/slo/targets/<id>", "DELETE /aiops/slo/targets/<id>",
+    "GET  /aiops/burn", "GET  /aiops/burn/<service>", "POST /aiops/burn/compute",
+    "GET  /aiops/forecast/<service>",
+    "GET  /aiops/release/<service>", "POST /aiops/release/<service>/override", "GET  /aiops/release/<service>/audit",
+    "GET  /aiops/slo-alerts", "GET  /aiops/slo-alerts/<service>", "PATCH /aiops/slo-alerts/<id>/acknowledge",
+    "GET  /aiops/summary", "GET  /aiops/summary/heatmap", "GET  /aiops/summary/<service>",
+    "GET  /metrics",
+]
+
+
+def init_slo(app, state) -> SLOEngine:
+    """Read the SLO keys, load ``AIOPS_SLO_FILE``, register the blueprint and
+    ``/metrics``, and hook ``compute`` after each analysis pass."""
+    settings = read_config(app, SLO_CONFIG)
+    engine = SLOEngine(state.store, SLOSettings.from_config(settings),
+                       notify=state.notifier.notify if state.notifier is not None else None)
+    if settings["AIOPS_SLO_FILE"]:
+        services, slos = load_slo_file(settings["AIOPS_SLO_FILE"])
+        try:
+            engine.load_definitions(services, slos)
+        except SLOValidationError as exc:
+            raise ValueError(f"AIOPS_SLO_FILE {settings['AIOPS_SLO_FILE']}: {exc}") from None
+    app.extensions[SLO_EXTENSION_KEY] = engine
+    app.register_blueprint(make_blueprint())
+    if settings["AIOPS_METRICS_ENABLED"]:
+        from aiops.slo_metrics import make_metrics_view
+        app.add_url_rule("/metrics", "aiops_prometheus_metrics", make_metrics_view(app, engine), methods=["GET"])
+
+    def after_pass(result) -> None:
+        telemetry = app.extensions.get("telemetry")
+        if telemetry is not None and telemetry.store is not None:
+            engine.store.publish_process_stats(telemetry.service, telemetry.stats(), time.time())
+        if result.skipped is None:  # only the lease holder evaluates (and pages)
+            engine.compute(result.at)
+
+    state.pass_hooks.append(after_pass)
+    return engine
+
+
+def _engine() -> SLOEngine:
+    return current_app.extensions[SLO_EXTENSION_KEY]
+
+
+def _api_key():
+    return current_app.extensions["aiops"].api_key
+
+
+def _body():
+    body = request.get_json(silent=True)
+    if body is None:
+        return None, json_error(400, "invalid JSON body", "send a JSON object with Content-Type: application/json")
+    return body, None
+
+
+def _invalid(exc: SLOValidationError):
+    return json_error(400, f"invalid {exc.field}", exc.message, field=exc.field)
+
+
+def _number_arg(name: str, default: float, low: float, high: float):
+    raw = request.args.get(name)
+    if raw is None:
+        return default, None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low < value <= high:
+        return None, json_error(400, f"invalid {name}", f"{name} must be a number within ({low:g}, {high:g}], "
+                                                        f"got {raw!r}")
+    return value, None
+
+
+def _no_service(name: str):
+    return json_error(404, f"service {name!r} not found",
+                      "list services with GET /aiops/services; create one with POST /aiops/services")
+
+
+def make_blueprint() -> Blueprint:
+    bp = Blueprint("aiops_slo", __name__, url_prefix="/aiops")
+
+    def route(rule: str, **views):
+        """One URL rule, a view per method (GET=..., POST=...); any other method
+        gets a JSON 405; state-changing methods check the API key."""
+        allowed = ", ".join(sorted(views))
+
+        def dispatch(**kwargs):
+            view = views.get(request.method)
+            if view is None:
+                return json_error(405, f"method {request.method} not allowed on {request.path}",
+                                  f"allowed: {allowed}", headers={"Allow": allowed})
+            if request.method != "GET":
+                denied = api_key_error(_api_key())
+                if denied is not None:
+                    return denied
+            return view(**kwargs)
+
+        dispatch.__name__ = "slo_" + rule.strip("/").replace("/", "_").replace("<", "").replace(">", "").replace("-", "_")
+        bp.add_url_rule(rule, dispatch.__name__, dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+
+    # -- services ------------------------------------------------------------------------
+
+    def list_services():
+        engine = _engine()
+        counts: dict[str, int] = {}
+        for slo in engine.store.slos():
+            counts[slo.service] = counts.get(slo.service, 0) + 1
+        return json_response({"services": [{**s.to_json(), "slo_count": counts.get(s.name, 0)}
+                                           for s in engine.store.services()]})
+
+    def create_service():
+        body, error = _body()
+        if error:
+            return error
+        try:
+            fields = validate_service(body)
+        except SLOValidationError as exc:
+            return _invalid(exc)
+        engine = _engine()
+        with engine.store.transaction() as conn:
+            if conn.execute("SELECT 1 FROM aiops_services WHERE name = ?", (fields["name"],)).fetchone():
+                return json_error(409, f"service {fields['name']!r} already exists",
+                                  f"update it with PUT /aiops/services/{fields['name']}")
+            engine.store.upsert_service(fields, time.time(), conn)
+        return json_response(engine.store.service(fields["name"]).to_json(), 201)
+
+    def get_service(name: str):
+        engine = _engine()
+        svc = engine.store.service(name)
+        if svc is None:
+            return _no_service(name)
+        return json_response({**svc.to_json(), "slos": [s.to_json() for s in engine.store.slos(name)],
+                              "burn": engine.service_snapshot(name)})
+
+    def update_service(name: str):
+        body, error = _body()
+        if error:
+            return error
+        try:
+            fields = validate_service(body, name=name, partial=True)
+        except SLOValidationError as exc:
+            return _invalid(exc)
+        engine = _engine()
+        if engine.store.service(name) is None:
+            return _no_service(name)
+        with engine.store.transaction() as conn:
+            engine.store.upsert_service({"name": name, **fields}, time.time(), conn)
+        return json_response(engine.store.service(name).to_json())
+
+    def delete_service(name: str):
+        engine = _engine()
+        if engine.store.service(name) is None:
+            return _no_service(name)
+        deleted = engine.store.delete_service(name)
+        return json_response({"deleted": name, "slos_deleted": deleted})
+
+    route("/services", GET=list_services, POST=create_service)
+    route("/services/<name>", GET=get_service, PUT=update_service, DELETE=delete_service)
+
+    # -- SLOs -----------------------------------------------------------------------------
+
+    def all_slos():
+        engine = _engine()
+        latest = {s["slo_id"]: s for s in engine.store.latest_snapshots()}
+        return json_response({"slos": [{**s.to_json(), "status": latest.get(s.id)} for s in engine.store.slos()]})
+
+    def slo_status(service: str):
+        engine = _engine()
+        slos = engine.store.slos(service)
+        if not slos and engine.store.service(service) is None:
+            return _no_service(service)
+        latest = {s["slo_id"]: s for s in engine.store.latest_snapshots(service)}
+        out = []
+        for slo in slos:
+            snap = latest.get(slo.id)
+            out.append({**slo.to_json(),
+                        "sli": snap["error_budget"]["sli"] if snap else None,
+                        "error_budget": snap["error_budget"] if snap else None,
+                        "burn_rates": snap["burn_rates"] if snap else None,
+                        "composite_burn_rate": snap["composite_burn_rate"] if snap else None,
+                        "risk_level": snap["risk_level"] if snap else None,
+                        "alerts": snap["alerts"] if snap else None,
+                        "computed_at": snap["timestamp"] if snap else None})
+        snap = engine.service_snapshot(service)
+        return json_response({"service_name": service, "risk_level": snap["risk_level"] if snap else None,
+                              "slo_count": len(out), "slos": out,
+                              "note": None if all(o["computed_at"] for o in out) else
+                              "an SLO without figures has not been computed yet: POST /aiops/burn/compute"})
+
+    def list_targets(service: str):
+        engine = _engine()
+        if engine.store.service(service) is None:
+            return _no_service(service)
+        return json_response({"service_name": service, "targets": [s.to_json() for s in engine.store.slos(service)]})
+
+    def create_target(service: str):
+        body, error = _body()
+        if error:
+            return error
+        try:
+            slo = validate_slo(body, service=service)
+            _engine().check_window(slo)
+        except SLOValidationError as exc:
+            return _invalid(exc)
+        engine = _engine()
+        with engine.store.transaction() as conn:
+            if engine.store.slo_by_name(slo.name, conn) is not None:
+                return json_error(409, f"SLO {slo.name!r} already exists",
+                                  "give this one another name, or update it with PUT /aiops/slo/targets/<id>")
+            engine.store.save_slo(slo, time.time(), conn)
+        return json_response(slo.to_json(), 201)
+
+    def _slo_id(raw: str):
+        try:
+            return int(raw), None
+        except ValueError:
+            return None, json_error(400, f"invalid SLO id {raw!r}", "an SLO id is an integer, as in GET /aiops/slo")
+
+    def update_target(slo_id: str):
+        ident, error = _slo_id(slo_id)
+        if error:
+            return error
+        engine = _engine()
+        current = engine.store.slo(ident)
+        if current is None:
+            return json_error(404, f"SLO {slo_id} not found", "list SLO ids with GET /aiops/slo")
+        body, error = _body()
+        if error:
+            return error
+        if not isinstance(body, dict):
+            return _invalid(SLOValidationError("body", "must be a JSON object (the fields to change)"))
+        merged = {k: v for k, v in current.to_json().items()
+                  if k in ("name", "service", "route", "indicator", "threshold_ms", "target", "timeWindow",
+                           "budgetingMethod", "description") and v is not None}
+        if "indicator" in body and body["indicator"] != "latency":
+            merged.pop("threshold_ms", None)
+        merged.update(body)
+        try:
+            slo = validate_slo(merged, service=current.service)
+            engine.check_window(slo)
+        except SLOValidationError as exc:
+            return _invalid(exc)
+        slo.id, slo.source = ident, "api"
+        with engine.store.transaction() as conn:
+            other = engine.store.slo_by_name(slo.name, conn)
+            if other is not None and other.id != ident:
+                return json_error(409, f"SLO {slo.name!r} already exists", "choose another name")
+            engine.store.save_slo(slo, time.time(), conn)
+        return json_response(slo.to_json())
+
+    def delete_target(slo_id: str):
+        ident, error = _slo_id(slo_id)
+        if error:
+            return error
+        if not _engine().store.delete_slo(ident):
+            return json_error(404, f"SLO {slo_id} not found", "list SLO ids with GET /aiops/slo")
+        return json_response({"deleted": ident})
+
+    route("/slo", GET=all_slos)
+    route("/slo/targets/<slo_id>", PUT=update_target, DELETE=delete_target)
+    route("/slo/<service>", GET=slo_status)
+    route("/slo/<service>/targets", GET=list_targets, POST=create_target)
+
+    # -- burn rates -------------------------------------------------------------------------
+
+    def all_burn():
+        engine = _engine()
+        snaps = engine.store.latest_snapshots()
+        services = sorted({s["service_name"] for s in snaps})
+        return json_response({"services": [engine.service_snapshot(name) for name in services],
+                              "service_count": len(services)})
+
+    def burn_history(service: str):
+        engine = _engine()
+        if engine.store.service(service) is None:
+            return _no_service(service)
+        hours, error = _number_arg("hours", 24.0, 0.0, 24 * 90.0)
+        if error:
+            return error
+        limit, error = _number_arg("limit", 1000, 0, 100000)
+        if error:
+            return error
+        history = engine.store.burn_history(service, time.time() - hours * 3600.0, int(limit))
+        return json_response({"service_name": service, "hours": hours, "snapshot_count": len(history),
+                              "current": engine.service_snapshot(service), "history": history})
+
+    def compute():
+        telemetry = current_app.extensions.get("telemetry")
+        if telemetry is not None and telemetry.store is not None:
+            telemetry.store.flush(5.0)
+        result = _engine().compute()  # alert updates are transactions: safe beside a running pass
+        return json_response(result.to_json())
+
+    route("/burn", GET=all_burn)
+    route("/burn/compute", POST=compute)
+    route("/burn/<service>", GET=burn_history)
+
+    # -- forecast, release gate ---------------------------------------------------------------------
+
+    def get_forecast(service: str):
+        fc = _engine().forecast(service)
+        if fc is None:
+            return json_error(404, f"no SLO for service {service!r}",
+                              f"define one with POST /aiops/slo/{service}/targets or AIOPS_SLO_FILE")
+        return json_response(fc)
+
+    def get_release(service: str):
+        engine = _engine()
+        if engine.store.service(service) is None:
+            return _no_service(service)
+        return json_response(engine.release(service))
+
+    def post_override(service: str):
+        engine = _engine()
+        if engine.store.service(service) is None:
+            return _no_service(service)
+        body, error = _body()
+        if error:
+            return error
+        if not isinstance(body, dict):
+            return _invalid(SLOValidationError("body", "must be a JSON object with reason, who and expires_at"))
+        unknown = set(body) - {"reason", "who", "expires_at", "expires_in_hours"}
+        if unknown:
+            return _invalid(SLOValidationError(sorted(unknown)[0], "unknown field; valid fields: reason, who, "
+                                                                   "expires_at, expires_in_hours"))
+        now = time.time()
+        reason, who = body.get("reason"), body.get("who")
+        if not isinstance(reason, str) or len(reason.strip()) < 10 or len(reason) > 2000:
+            return _invalid(SLOValidationError("reason", "is required: 10 to 2000 characters saying why the gate "
+                                                         "is overridden"))
+        if not isinstance(who, str) or not who.strip() or len(who) > 200:
+            return _invalid(SLOValidationError("who", "is required: the person overriding (1 to 200 characters)"))
+        max_h = engine.settings.max_override_h
+        if ("expires_at" in body) == ("expires_in_hours" in body):
+            return _invalid(SLOValidationError("expires_at", "give exactly one of expires_at (ISO 8601 UTC) or "
+                                                             "expires_in_hours"))
+        if "expires_at" in body:
+            try:
+                raw = body["expires_at"]
+                parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                if parsed.tzinfo is None:
+                    parsed = parsed.replace(tzinfo=timezone.utc)
+                expires = parsed.timestamp()
+            except (AttributeError, TypeError, ValueError):
+                return _invalid(SLOValidationError("expires_at", f"must be an ISO 8601 time such as "
+                                                                 f"{iso(now + 3600)}, got {body['expires_at']!r}"))
+        else:
+            hours = body["expires_in_hours"]
+            if isinstance(hours, bool) or not isinstance(hours, (int, float)):
+                return _invalid(SLOValidationError("expires_in_hours", f"must be a number of hours, got {hours!r}"))
+            expires = now + hours * 3600.0
+        if not now < expires <= now + max_h * 3600.0:
+            return _invalid(SLOValidationError("expires_at", f"must be in the future and at most {max_h:g} hours "
+                                                             "ahead (AIOPS_RELEASE_MAX_OVERRIDE_HOURS)"))
+        data = engine.override(service, who.strip(), reason.strip(), expires, now)
+        return json_response({**data, "release": engine.release(service)}, 201)
+
+    def get_audit(service: str):
+        engine = _engine()
+        limit, error = _number_arg("limit", 100, 0, 10000)
+        if error:
+            return error
+        trail = engine.store.audit_trail(service, int(limit))
+        return json_response({"service_name": service, "entries": [{**e, "at": iso(e["at"])} for e in trail]})
+
+    route("/forecast/<service>", GET=get_forecast)
+    route("/release/<service>", GET=get_release)
+    route("/release/<service>/override", POST=post_override)
+    route("/release/<service>/audit", GET=get_audit)
+
+    # -- SLO alerts -----------------------------------------------------------------------------------
+
+    def list_alerts(service: str | None = None):
+        status = request.args.get("status", "open")
+        valid = ("open", "all") + ALERT_STATUSES
+        if status not in valid:
+            return json_error(400, f"unknown status {status!r}", f"status must be one of: {', '.join(valid)}")
+        limit, error = _number_arg("limit", 100, 0, 1000)
+        if error:
+            return error
+        engine = _engine()
+        service = service or request.args.get("service")
+        if status == "open":
+            found = [a for a in engine.store.alerts(service=service, limit=1000)
+                     if a["status"] in ("firing", "acknowledged", "suppressed")][: int(limit)]
+        else:
+            found = engine.store.alerts(None if status == "all" else status, service, int(limit))
+        return json_response({"alert_count": len(found), "status": status, "alerts": [alert_json(a) for a in found]})
+
+    def acknowledge(alert_id: str):
+        body = request.get_json(silent=True)
+        who = body.get("who") if isinstance(body, dict) and isinstance(body.get("who"), str) else None
+        alert, error = _engine().acknowledge(alert_id, who[:200] if who else None)
+        if alert is None:
+            return json_error(404, f"SLO alert {alert_id} not found", "list alert ids with GET /aiops/slo-alerts?status=all")
+        if error:
+            return json_error(409, f"cannot acknowledge SLO alert {alert_id}", error, alert_status=alert["status"])
+        return json_response(alert_json(alert))
+
+    def service_alerts(service: str):
+        return list_alerts(service)
+
+    route("/slo-alerts", GET=list_alerts)
+    route("/slo-alerts/<service>", GET=service_alerts)
+    route("/slo-alerts/<alert_id>/acknowledge", PATCH=acknowledge, POST=acknowledge)
+
+    # -- summaries ---------------------------------------------------------------------------------
+
+    def summary():
+        return json_response(_engine().overview())
+
+    def summary_heatmap():
+        hours, error = _number_arg("hours", 24.0, 0.0, 24 * 35.0)
+        if error:
+            return error
+        bucket, error = _number_arg("bucket_minutes", 60.0, 0.0, 1440.0)
+        if error:
+            return error
+        if hours * 60.0 / bucket > 2000:
+            return json_error(400, "too many buckets", f"hours*60/bucket_minutes must be at most 2000, "
+                                                       f"got {hours * 60.0 / bucket:g}")
+        return json_response(_engine().heatmap(hours, bucket))
+
+    def summary_service(service: str):
+        engine = _engine()
+        if engine.store.service(service) is None and not engine.store.slos(service):
+            return _no_service(service)
+        facts = engine.service_facts(service)
+        return json_response({"service_name": service, "narrative": write_service_narrative(facts),
+                              "source": "template", "facts": facts})
+
+    route("/summary", GET=summary)
+    route("/summary/heatmap", GET=summary_heatmap)
+    route("/summary/<service>", GET=summary_service)
+    return bp
