@@ -137,9 +137,10 @@ class AIOps:
     def init_app(self, app) -> None:
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("AIOps is already initialised on this app")
+        from aiops.metrics_api import METRICS_CONFIG, make_metrics_blueprint
         from aiops.notify import WEBHOOK_CONFIG, WebhookNotifier
 
-        settings = read_config(app, EXTENSION_CONFIG + ANALYSIS_CONFIG + WEBHOOK_CONFIG)
+        settings = read_config(app, EXTENSION_CONFIG + ANALYSIS_CONFIG + WEBHOOK_CONFIG + METRICS_CONFIG)
         if not settings["AIOPS_ENABLED"]:
             app.extensions[EXTENSION_KEY] = None
             return
@@ -156,6 +157,7 @@ class AIOps:
         app.extensions[EXTENSION_KEY] = state
         from aiops.api import make_blueprint
         app.register_blueprint(make_blueprint())
+        app.register_blueprint(make_metrics_blueprint(settings["AIOPS_METRICS_MAX_BATCH"]))
         if settings["AIOPS_SCHEDULER"]:
             SCHEDULER.add(self.job_id(app), state.background_pass, config.interval_s)
 

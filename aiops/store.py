@@ -20,6 +20,7 @@ from typing import Iterable
 
 from aiops.baseline import Baseline
 from aiops.incidents import OPEN_STATUSES, Incident
+from aiops.metrics import MetricPoint
 from aiops.rca import DependencyGraph
 from aiops.series import SeriesKey
 from telemetry.store import SPAN_COLUMNS, connect
@@ -43,6 +44,10 @@ CREATE TABLE IF NOT EXISTS aiops_callers (
     service TEXT NOT NULL, route TEXT NOT NULL, spans INTEGER NOT NULL, PRIMARY KEY (service, route));
 CREATE TABLE IF NOT EXISTS aiops_state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS aiops_lock (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS aiops_metrics (
+    ts REAL NOT NULL, service TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, labels TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS aiops_metrics_by_series ON aiops_metrics (service, name, ts);
+CREATE INDEX IF NOT EXISTS aiops_metrics_by_time ON aiops_metrics (ts);
 """
 
 _SPAN_SELECT = f"SELECT id, {', '.join(SPAN_COLUMNS)} FROM spans"
@@ -228,6 +233,44 @@ class AnalysisStore:
     def incident(self, incident_id: str) -> Incident | None:
         row = self.conn.execute("SELECT data FROM aiops_incidents WHERE id = ?", (incident_id,)).fetchone()
         return Incident.from_dict(json.loads(row[0])) if row else None
+
+    # -- pushed metrics ----------------------------------------------------------------
+
+    def insert_metrics(self, points: Iterable[MetricPoint]) -> int:
+        """Store every point in one transaction (all or nothing); returns how many."""
+        rows = [(p.timestamp_s, p.service, p.name, p.value,
+                 json.dumps(p.labels, sort_keys=True, separators=(",", ":")) if p.labels else "{}")
+                for p in points]
+        if not rows:
+            return 0
+        with self.transaction() as conn:
+            conn.executemany("INSERT INTO aiops_metrics (ts, service, name, value, labels) VALUES (?, ?, ?, ?, ?)",
+                             rows)
+        return len(rows)
+
+    def metric_series(self, service: str | None = None, name: str | None = None, start_s: float | None = None,
+                      end_s: float | None = None, limit: int | None = None) -> list[MetricPoint]:
+        """Points matching every given filter (times inclusive), oldest first."""
+        where, params = [], []
+        for column, op, value in (("service", "=", service), ("name", "=", name), ("ts", ">=", start_s),
+                                  ("ts", "<=", end_s)):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                params.append(value)
+        sql = "SELECT ts, service, name, value, labels FROM aiops_metrics"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY ts, rowid"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [MetricPoint(ts, svc, nm, value, json.loads(labels) if labels != "{}" else {})
+                for ts, svc, nm, value, labels in self.conn.execute(sql, params)]
+
+    def metric_names(self) -> list[tuple[str, str]]:
+        """Every (service, name) with at least one point, sorted."""
+        return [(s, n) for s, n in self.conn.execute(
+            "SELECT DISTINCT service, name FROM aiops_metrics ORDER BY service, name")]
 
 
 class _Transaction:
