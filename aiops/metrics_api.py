@@ -5,17 +5,35 @@ A thin shell: ``aiops.metrics.parse_metric_batch`` validates, the
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, current_app, request
 
 from aiops.incidents import iso
+from aiops.metric_detect import MetricDetectionConfig
 from aiops.metrics import MAX_BATCH, MetricBatchError, parse_metric_batch, parse_timestamp
-from telemetry.config import ConfigKey, as_number
+from telemetry.config import ConfigKey, as_bool, as_number
 from telemetry.web import api_key_error, json_error, json_response, method_not_allowed
 
 METRICS_CONFIG = (
     ConfigKey("AIOPS_METRICS_MAX_BATCH", MAX_BATCH, as_number(1, 1_000_000, integer=True), "points",
               "Most points one POST /aiops/metrics/ingest may carry; a larger batch gets a 400."),
+    ConfigKey("AIOPS_METRIC_DETECTION", True, as_bool, "bool",
+              "Judge pushed metric series in every analysis pass (False: store them only)."),
+    ConfigKey("AIOPS_METRIC_HISTORY_S", 3600.0, as_number(0.0, min_exclusive=True), "seconds",
+              "History before the new points that a metric series is judged against."),
+    ConfigKey("AIOPS_METRIC_THRESHOLD", 4.0, as_number(0.0, min_exclusive=True), "surprise (-log10 p)",
+              "Online detector threshold for pushed metrics (4 = about one in ten thousand)."),
 )
+
+
+def metric_detection_config(settings: dict) -> MetricDetectionConfig | None:
+    """The engine's metric judge from ``read_config(app, METRICS_CONFIG)``; None when disabled."""
+    if not settings["AIOPS_METRIC_DETECTION"]:
+        return None
+    default = MetricDetectionConfig()
+    return MetricDetectionConfig(history_s=settings["AIOPS_METRIC_HISTORY_S"],
+                                 detector=replace(default.detector, threshold=settings["AIOPS_METRIC_THRESHOLD"]))
 #: Bytes of request body allowed per point of the batch cap (a point is ~150 bytes of JSON).
 _BYTES_PER_POINT = 2048
 _SERIES_LIMIT = 100_000

@@ -267,6 +267,27 @@ class AnalysisStore:
         return [MetricPoint(ts, svc, nm, value, json.loads(labels) if labels != "{}" else {})
                 for ts, svc, nm, value, labels in self.conn.execute(sql, params)]
 
+    def metric_rows_after(self, last_id: int, limit: int) -> list[tuple[int, str, str, float]]:
+        """(row id, service, name, ts) of points stored after row ``last_id``, oldest row first."""
+        return list(self.conn.execute("SELECT rowid, service, name, ts FROM aiops_metrics WHERE rowid > ? "
+                                      "ORDER BY rowid LIMIT ?", (last_id, limit)))
+
+    def first_metric_id_since(self, start_s: float) -> int:
+        """Row id just before the first point stamped at or after ``start_s`` (0 when none)."""
+        row = self.conn.execute("SELECT min(rowid) FROM aiops_metrics INDEXED BY aiops_metrics_by_time "
+                                "WHERE ts >= ?", (start_s,)).fetchone()
+        if row[0] is not None:
+            return row[0] - 1
+        row = self.conn.execute("SELECT max(rowid) FROM aiops_metrics").fetchone()
+        return row[0] or 0
+
+    def metric_series_rows(self, service: str, name: str, start_s: float, end_s: float) -> list[tuple[int, MetricPoint]]:
+        """(row id, point) of one series in [start_s, end_s], oldest first."""
+        return [(rowid, MetricPoint(ts, service, name, value, json.loads(labels) if labels != "{}" else {}))
+                for rowid, ts, value, labels in self.conn.execute(
+                    "SELECT rowid, ts, value, labels FROM aiops_metrics WHERE service = ? AND name = ? "
+                    "AND ts >= ? AND ts <= ? ORDER BY ts, rowid", (service, name, start_s, end_s))]
+
     def metric_names(self) -> list[tuple[str, str]]:
         """Every (service, name) with at least one point, sorted."""
         return [(s, n) for s, n in self.conn.execute(
