@@ -175,6 +175,8 @@ class Run:
         self.cancel = cancel or threading.Event()
         self.points = points  # given: play these (a recording) instead of generating
         self.generated = None
+        self.served = False
+        self._skip_reason = ""
         self.truth = truth or {}  # metric name -> SeriesTruth.to_dict() (onset_s, pattern, ...)
 
     # step bookkeeping
@@ -192,8 +194,8 @@ class Run:
         rec = self.record
         rec.status, rec.started_at = "running", time.time()
         try:
-            served = self.scenario.request_level and bool(getattr(self.target, "base_url", None))
-            if served:
+            self.served = self.scenario.request_level and self._reachable()
+            if self.served:
                 self.warm_up()  # healthy traffic and a pass first, so the baselines exist
             self.inject()
             if self.scenario.request_level:
@@ -238,12 +240,25 @@ class Run:
         self._requests(self.target.base_url, plan, plan.warmup_requests)
         _ok(self.target, "POST", "/aiops/analyze")  # learn the healthy baselines
 
-    def drive_traffic(self) -> None:
-        plan = self.scenario.traffic
+    def _reachable(self) -> bool:
+        """True when the app answers over HTTP at the target's ``base_url``."""
         base = getattr(self.target, "base_url", None)
         if not base:
-            self.record.traffic = {"driven": False, "reason": "the app is not served over HTTP here; metrics only"}
-            self._step("traffic", "skipped", self.record.traffic["reason"])
+            self._skip_reason = "the app is not served over HTTP here (in-process run); metrics only"
+            return False
+        try:
+            requests.get(base + "/aiops/status", timeout=3.0).close()
+            return True
+        except requests.RequestException as exc:
+            self._skip_reason = f"the app did not answer at {base} ({type(exc).__name__}); metrics only"
+            return False
+
+    def drive_traffic(self) -> None:
+        plan = self.scenario.traffic
+        base = self.target.base_url
+        if not self.served:
+            self.record.traffic = {"driven": False, "reason": self._skip_reason}
+            self._step("traffic", "skipped", self._skip_reason)
             return
         faults = []
         try:

@@ -71,7 +71,7 @@ def narrative_text(facts: dict) -> str:
     detection = facts.get("detection") or {}
     if facts["anomalies"]:
         lines.append(f"The detectors flagged {len(facts['anomalies'])} signals:")
-        lines += [f"- {a['detail']}" for a in facts["anomalies"][:6]]
+        lines += [""] + [f"- {a['detail']}" for a in facts["anomalies"][:6]] + [""]
         if detection.get("median_delay_s") is not None:
             lines.append(f"Median detection delay after the true onset: {detection['median_delay_s']:g} s.")
     else:
