@@ -201,7 +201,7 @@ class IncidentScenario:
             "expected_outcome": {"root_cause": self.expected_root_cause,
                                  "action_types": list(self.expected_action_types),
                                  "severity": self.severity},
-            "baseline_seconds": self.baseline_s, "step_seconds": self.step_s,
+            "baseline_seconds": self.baseline_s, "step_seconds": self.step_s, "story": self.story,
         })
         return out
 
@@ -279,7 +279,7 @@ def get_scenario(scenario_id: str) -> IncidentScenario:
     try:
         return SCENARIOS[scenario_id]
     except KeyError:
-        raise UnknownScenario(scenario_id, sorted(SCENARIOS)) from None
+        raise UnknownScenario(scenario_id, list(SCENARIOS)) from None
 
 
 def list_scenarios(severity: str | None = None, difficulty: str | None = None,
