@@ -102,6 +102,8 @@ class Analyzer:
         for (service, name), (lo, hi) in sorted(spans.items()):
             series = store.metric_series_rows(service, name, lo - cfg.history_s, max(hi, now_s))
             new_from = next((i for i, (rowid, _) in enumerate(series) if rowid in new_ids), len(series))
+            if new_from > cfg.max_history_points:  # bound the replay: the detector warms up on 200
+                series, new_from = series[new_from - cfg.max_history_points:], cfg.max_history_points
             anomaly = judge_series([p for _, p in series], new_from, now_s, cfg)
             if anomaly is not None:
                 anomalies.append(anomaly)

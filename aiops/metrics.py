@@ -133,27 +133,61 @@ def parse_metric_batch(payload: Any, max_points: int = MAX_BATCH) -> list[Metric
         raise MetricBatchError(f"the batch has {len(payload)} points; at most {max_points} per request "
                                "(split it into several batches)", field="metrics")
     points = []
+    append = points.append
     for index, raw in enumerate(payload):
-        if not isinstance(raw, dict):
-            raise MetricBatchError(f"metrics[{index}] must be an object with timestamp, service, name, value "
-                                   "and optional labels", index=index)
-        unknown = set(raw) - _KNOWN
-        if unknown:
-            raise MetricBatchError(f"metrics[{index}] has unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
-                                   f"valid fields: {', '.join(sorted(_KNOWN))}", index=index,
-                                   field=sorted(map(str, unknown))[0])
-        values = {}
-        for name, parse in _FIELDS:
-            if name not in raw:
-                raise MetricBatchError(f"metrics[{index}].{name} is missing", index=index, field=name)
-            try:
-                values[name] = parse(raw[name])
-            except ValueError as exc:
-                raise MetricBatchError(f"metrics[{index}].{name} {exc}, got {raw[name]!r:.80}",
-                                       index=index, field=name) from None
-        try:
-            labels = _labels(raw.get("labels"))
-        except ValueError as exc:
-            raise MetricBatchError(f"metrics[{index}].labels {exc}", index=index, field="labels") from None
-        points.append(MetricPoint(values["timestamp"], values["service"], values["name"], values["value"], labels))
+        # Fast path for a well-formed point; anything unusual takes the checked path (which names the error).
+        if type(raw) is dict and raw.keys() <= _KNOWN:
+            ts, service, name, value = raw.get("timestamp"), raw.get("service"), raw.get("name"), raw.get("value")
+            labels = raw.get("labels")
+            if (type(ts) in _NUMBER and _MIN_TS <= ts < _MAX_TS and type(value) in _NUMBER and value - value == 0
+                    and type(service) is str and _clean_name(service) and type(name) is str and _clean_name(name)
+                    and (labels is None or (type(labels) is dict and _clean_labels(labels)))):
+                append(MetricPoint(float(ts), service, name, float(value), dict(labels) if labels else {}))
+                continue
+        append(_checked_point(index, raw))
     return points
+
+
+_NUMBER = (int, float)
+_SCALAR = (str, int, float, bool)
+
+
+def _clean_name(text: str) -> bool:
+    return 0 < len(text) <= MAX_NAME_CHARS and not text[0].isspace() and not text[-1].isspace()
+
+
+def _clean_labels(labels: dict) -> bool:
+    if len(labels) > MAX_LABELS:
+        return False
+    for key, value in labels.items():
+        kind = type(value)
+        if type(key) is not str or not 0 < len(key) <= MAX_NAME_CHARS or kind not in _SCALAR \
+                or (kind is float and value - value != 0):
+            return False
+    return True
+
+
+def _checked_point(index: int, raw: Any) -> MetricPoint:
+    """One point validated field by field; raises ``MetricBatchError`` naming the problem."""
+    if not isinstance(raw, dict):
+        raise MetricBatchError(f"metrics[{index}] must be an object with timestamp, service, name, value "
+                               "and optional labels", index=index)
+    unknown = set(raw) - _KNOWN
+    if unknown:
+        raise MetricBatchError(f"metrics[{index}] has unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
+                               f"valid fields: {', '.join(sorted(_KNOWN))}", index=index,
+                               field=sorted(map(str, unknown))[0])
+    values = {}
+    for name, parse in _FIELDS:
+        if name not in raw:
+            raise MetricBatchError(f"metrics[{index}].{name} is missing", index=index, field=name)
+        try:
+            values[name] = parse(raw[name])
+        except ValueError as exc:
+            raise MetricBatchError(f"metrics[{index}].{name} {exc}, got {raw[name]!r:.80}",
+                                   index=index, field=name) from None
+    try:
+        labels = _labels(raw.get("labels"))
+    except ValueError as exc:
+        raise MetricBatchError(f"metrics[{index}].labels {exc}", index=index, field="labels") from None
+    return MetricPoint(values["timestamp"], values["service"], values["name"], values["value"], labels)

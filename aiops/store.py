@@ -238,9 +238,18 @@ class AnalysisStore:
 
     def insert_metrics(self, points: Iterable[MetricPoint]) -> int:
         """Store every point in one transaction (all or nothing); returns how many."""
-        rows = [(p.timestamp_s, p.service, p.name, p.value,
-                 json.dumps(p.labels, sort_keys=True, separators=(",", ":")) if p.labels else "{}")
-                for p in points]
+        encoded: dict[str, str] = {}  # batches repeat a few label sets: encode each once
+        rows = []
+        for p in points:
+            labels = p.labels
+            if labels:
+                key = str(labels)  # not items(): True, 1 and 1.0 are equal keys but encode differently
+                text = encoded.get(key)
+                if text is None:
+                    text = encoded[key] = json.dumps(labels, sort_keys=True, separators=(",", ":"))
+            else:
+                text = "{}"
+            rows.append((p.timestamp_s, p.service, p.name, p.value, text))
         if not rows:
             return 0
         with self.transaction() as conn:

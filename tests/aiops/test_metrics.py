@@ -94,7 +94,13 @@ def test_store_round_trip_filters_and_orders_by_time(tmp_path):
                                                                        (5, 105.0, {"pod": "shop-1"})]
     assert [p.timestamp_s - T0 for p in store.metric_series(start_s=T0 + 2, end_s=T0 + 3)] == [2, 3]
     assert store.metric_series(name="cpu_percent")[0].labels == {}
-    assert store.metric_names() == [("db", "query_ms"), ("shop", "cpu_percent"), ("shop", "memory_bytes")]
+    typed = parse_metric_batch([point(10, name="typed", labels={"a": True}), point(11, name="typed", labels={"a": 1}),
+                                point(12, name="typed", labels={"a": 1.5, "b": "x"})])
+    store.insert_metrics(typed)
+    assert [p.labels for p in store.metric_series(name="typed")] == [{"a": True}, {"a": 1}, {"a": 1.5, "b": "x"}]
+    assert [type(p.labels["a"]) for p in store.metric_series(name="typed")] == [bool, int, float]
+    assert store.metric_names() == [("db", "query_ms"), ("shop", "cpu_percent"), ("shop", "memory_bytes"),
+                                   ("shop", "typed")]
     plans = " ".join(str(r) for r in store.conn.execute(
         "EXPLAIN QUERY PLAN SELECT ts FROM aiops_metrics WHERE service = 's' AND name = 'n' AND ts >= 1"))
     assert "aiops_metrics_by_series" in plans
