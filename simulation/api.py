@@ -141,7 +141,8 @@ def make_blueprint() -> Blueprint:
         if mode not in EXECUTION_MODES:
             return json_error(400, "invalid execution_mode",
                               f"execution_mode must be one of {', '.join(EXECUTION_MODES)} (demo runs to the end "
-                              f"before answering; background answers 202 at once), got {mode!r}")
+                              "before answering; background answers 202 at once; realtime answers 202 and pushes "
+                              f"each incident point when its time comes), got {mode!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 31:
             return json_error(400, "invalid seed", f"seed must be an integer within [0, 2^31), got {seed!r}")
         state = _state()

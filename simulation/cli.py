@@ -137,6 +137,10 @@ def show_outcome(console: Console, record: dict) -> None:
             console.print(f"traffic: not driven ({t['reason']})")
     if record["detection"]:
         console.print(detection_table(record))
+        live = record["detection"].get("live")
+        if live:
+            console.print(f"live: the analysis first reported the incident {live['detected_after_onset_s']:g} s "
+                          f"after its onset ({live['first_anomaly_at']})")
     if record["hypotheses"]:
         console.print(hypotheses_table(record))
     if record["actions"]:
@@ -212,7 +216,8 @@ def run_one(console: Console, scenario_id: str, args) -> int:
 
 def _run_here(console: Console, scenario, args, points, truth, recording_path: str | None = None) -> dict | None:
     live = LiveSteps(console)
-    record = SimulationRecord(new_simulation_id(), scenario.scenario_id, "demo", not args.no_analyze, args.seed)
+    mode = "realtime" if getattr(args, "realtime", False) else "demo"
+    record = SimulationRecord(new_simulation_id(), scenario.scenario_id, mode, not args.no_analyze, args.seed)
 
     def go(target) -> Run:
         run = Run(scenario, target, record, progress=live, points=points, truth=truth)
@@ -244,7 +249,8 @@ def _run_via_api(console: Console, args, scenario_id: str) -> dict | None:
         http.headers["X-API-Key"] = args.api_key
     base = args.url.rstrip("/") + "/api/v1/simulator"
     response = http.post(f"{base}/scenarios/{scenario_id}/start", timeout=30,
-                         json={"auto_analyze": not args.no_analyze, "execution_mode": "background", "seed": args.seed})
+                         json={"auto_analyze": not args.no_analyze, "seed": args.seed,
+                               "execution_mode": "realtime" if args.realtime else "background"})
     if response.status_code >= 400:
         console.print(f"[red]{response.status_code}: {response.json().get('error')}: {response.json().get('detail')}[/]")
         return None
@@ -351,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", help="in-process: SQLite file to use (default: a temporary one)")
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     parser.add_argument("--no-analyze", action="store_true", help="inject and detect only")
+    parser.add_argument("--realtime", action="store_true",
+                        help="push each incident point when its time comes (takes the scenario's duration) "
+                             "and report when the analysis first noticed")
     parser.add_argument("--record", metavar="FILE", help="record the injected data and outcome to FILE")
     parser.add_argument("--scenarios", nargs="*", help="validate: only these scenario ids")
     parser.add_argument("--json", action="store_true", help="also print the outcome as JSON")

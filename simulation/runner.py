@@ -39,7 +39,9 @@ from simulation.generators import generate
 from simulation.scenarios import IncidentScenario
 
 RECORD_FORMAT = "aiops-simulation/1"
-EXECUTION_MODES = ("demo", "background")
+#: demo: the whole timeline ends now and is pushed at once; background: the same in a thread;
+#: realtime: history pushed at once, then each incident point when its timestamp comes (in a thread).
+EXECUTION_MODES = ("demo", "background", "realtime")
 INJECT_BATCH = 5000
 
 
@@ -176,6 +178,8 @@ class Run:
         self.points = points  # given: play these (a recording) instead of generating
         self.generated = None
         self.served = False
+        self.traffic_done = False
+        self.live: dict = {}
         self._skip_reason = ""
         self.truth = truth or {}  # metric name -> SeriesTruth.to_dict() (onset_s, pattern, ...)
 
@@ -198,7 +202,7 @@ class Run:
             if self.served:
                 self.warm_up()  # healthy traffic and a pass first, so the baselines exist
             self.inject()
-            if self.scenario.request_level:
+            if self.scenario.request_level and not self.traffic_done:
                 self.drive_traffic()
             anomalies = self.detect()
             if rec.auto_analyze:
@@ -217,21 +221,53 @@ class Run:
 
     # 1. inject
     def inject(self) -> None:
+        realtime = self.record.execution_mode == "realtime"
         self._step("inject", "running", "generating series")
         if self.points is None:
-            self.generated = generate(self.scenario, self.record.started_at, self.record.seed)
+            end_s = self.record.started_at + (self.scenario.duration_seconds if realtime else 0.0)
+            self.generated = generate(self.scenario, end_s, self.record.seed)
             points = self.generated.points
             self.truth = {name: t.to_dict() for name, t in self.generated.truth.items()}
         else:
             points = self.points
-        total = len(points)
-        for i in range(0, total, INJECT_BATCH):
+        now = time.time()
+        past = [p for p in points if not realtime or p["timestamp"] <= now]
+        future = [p for p in points if realtime and p["timestamp"] > now]
+        for i in range(0, len(past), INJECT_BATCH):
             self._check()
-            body = _ok(self.target, "POST", "/aiops/metrics/ingest", points[i:i + INJECT_BATCH])
+            body = _ok(self.target, "POST", "/aiops/metrics/ingest", past[i:i + INJECT_BATCH])
             self.record.points_injected += body["stored"]
-            self._step("inject", "running", f"{self.record.points_injected}/{total} points")
+            self._step("inject", "running", f"{self.record.points_injected}/{len(points)} points")
+        if future:
+            self._unfold(future, len(points))
         self._step("inject", "done", f"{self.record.points_injected} points in "
-                                     f"{len({p['name'] for p in points})} series via POST /aiops/metrics/ingest")
+                                     f"{len({p['name'] for p in points})} series via POST /aiops/metrics/ingest"
+                                     + (" as their time came" if future else ""))
+
+    def _unfold(self, future: list[dict], total: int) -> None:
+        """Realtime: push each instant's points when it comes, run a pass, note the first detection."""
+        onset_s = min((t["onset_s"] for t in self.truth.values()), default=future[0]["timestamp"])
+        groups: dict[float, list[dict]] = {}
+        for p in future:
+            groups.setdefault(p["timestamp"], []).append(p)
+        for ts in sorted(groups):
+            while time.time() < ts:
+                self._check()
+                time.sleep(min(0.2, max(0.0, ts - time.time())))
+            self._check()
+            body = _ok(self.target, "POST", "/aiops/metrics/ingest", groups[ts])
+            self.record.points_injected += body["stored"]
+            if self.scenario.request_level and not self.traffic_done and ts >= onset_s:
+                self.drive_traffic()  # the faults start with the incident
+            if "first_anomaly_at" not in self.live:
+                _ok(self.target, "POST", "/aiops/analyze")
+                if self._fresh_incidents():
+                    now = time.time()
+                    self.live = {"first_anomaly_at": iso(now), "detected_after_onset_s": round(now - onset_s, 1)}
+            seen = (f", first anomaly {self.live['detected_after_onset_s']:g} s after the onset"
+                    if self.live else ", nothing detected yet")
+            self._step("inject", "running", f"t+{ts - onset_s:.0f} s: {self.record.points_injected}/{total} "
+                                            f"points{seen}")
 
     # 2. traffic
     def warm_up(self) -> None:
@@ -260,6 +296,7 @@ class Run:
             self.record.traffic = {"driven": False, "reason": self._skip_reason}
             self._step("traffic", "skipped", self._skip_reason)
             return
+        self.traffic_done = True
         faults = []
         try:
             for step in plan.faults:
@@ -307,18 +344,11 @@ class Run:
     # 3. detect
     def detect(self, attempts: int = 4, pause_s: float = 0.5) -> list[dict]:
         self._step("detect", "running", "POST /aiops/analyze")
-        service = self.scenario.service
-        since = self.record.started_at - 1.0
-        found: list[dict] = []
+        found: list = []
         for attempt in range(attempts):
             self._check()
             _ok(self.target, "POST", "/aiops/analyze")
-            incidents = _ok(self.target, "GET", "/aiops/incidents?status=open&limit=1000")["active_incidents"]
-            found = []
-            for incident in incidents:
-                fresh = [a for a in incident["anomalies"] if a["service"] == service and a["detected_at"] >= since]
-                if fresh:
-                    found.append((incident, fresh))
+            found = self._fresh_incidents()
             if found and (not self.scenario.request_level or not self.record.traffic
                           or not self.record.traffic.get("driven")
                           or any(not a.get("metric") for _, fresh in found for a in fresh)):
@@ -340,7 +370,21 @@ class Run:
             self._step("detect", "done", f"no stored incident; the runner's own detector flagged "
                                          f"{len(anomalies)} series")
         self.record.detection = self._score_detection(anomalies)
+        if self.live:
+            self.record.detection["live"] = self.live
         return anomalies
+
+    def _fresh_incidents(self) -> list[tuple[dict, list[dict]]]:
+        """Open incidents with anomalies of the scenario's service detected since this run started."""
+        since = self.record.started_at - 1.0
+        incidents = _ok(self.target, "GET", "/aiops/incidents?status=open&limit=1000")["active_incidents"]
+        found = []
+        for incident in incidents:
+            fresh = [a for a in incident["anomalies"]
+                     if a["service"] == self.scenario.service and a["detected_at"] >= since]
+            if fresh:
+                found.append((incident, fresh))
+        return found
 
     def _judge_locally(self) -> list[dict]:
         points = parse_metric_batch(self.points if self.points is not None else self.generated.points,

@@ -196,3 +196,33 @@ def test_background_run_can_be_stopped_and_clears_its_faults(tmp_path, live_serv
     finally:
         unregister("slow_for_stop_test")
         AIOps.shutdown(app)
+
+
+def test_realtime_mode_pushes_the_incident_as_it_unfolds_and_measures_detection(app):
+    from simulation.scenarios import MetricPattern, Phase
+    quick = dataclasses.replace(
+        get_scenario("pod_crash_loop"), scenario_id="quick_realtime_test", baseline_s=240.0, step_s=1.0,
+        phases=(Phase("crash", 4.0, (MetricPattern("pods_ready", 1, 3, 8.0, "drop", "pods", noise_sigma=0.0,
+                                                   integer=True),)),))
+    register(quick)
+    try:
+        client = app.test_client()
+        started = time.time()
+        response = client.post(f"{BASE}/scenarios/quick_realtime_test/start", json={"execution_mode": "realtime"})
+        assert response.status_code == 202
+        sim_id = response.get_json()["simulation_id"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            full = client.get(f"{BASE}/simulations/{sim_id}").get_json()
+            if full["status"] not in ("pending", "running"):
+                break
+            time.sleep(0.2)
+        assert full["status"] == "completed", full
+        assert time.time() - started >= 4.0  # the incident took its declared time to unfold
+        points = AIOps.state(app).store.metric_series("checkout-service", "pods_ready")
+        assert len(points) == 245 and points[-1].timestamp_s <= time.time()
+        live = full["detection"]["live"]
+        assert 0.0 <= live["detected_after_onset_s"] < 4.0  # the first pass after the drop saw it
+        assert full["hypotheses"][0]["category"] == "bad_deployment"
+    finally:
+        unregister("quick_realtime_test")
