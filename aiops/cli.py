@@ -120,8 +120,11 @@ def _print_incident(b: dict) -> None:
     for column in ("type", "endpoint", "severity", "baseline ms", "current ms", "deviation", "description"):
         anomalies.add_column(column, overflow="fold")
     for a in b["anomalies"]:
-        anomalies.add_row(a["type"], a["endpoint"], a["severity"], f"{a['baseline_ms']:.1f}",
-                          f"{a['current_ms']:.1f}", f"{a['deviation']:.1f}x", a["description"])
+        m = a.get("metric")  # a pushed metric: its own unit, not ms
+        anomalies.add_row(a["type"], a["endpoint"], a["severity"],
+                          f"{m['baseline_mean']:.4g}" if m else f"{a['baseline_ms']:.1f}",
+                          f"{m['value']:.4g}" if m else f"{a['current_ms']:.1f}", f"{a['deviation']:.1f}x",
+                          a["description"])
     console.print(anomalies)
     traces = Table(title=f"sample traces ({b['trace_correlation']['total_traces']} affected)", title_justify="left")
     for column in ("trace id", "root endpoint", "status", "chain"):
