@@ -156,6 +156,8 @@ class AIOps:
         app.extensions[EXTENSION_KEY] = state
         from aiops.api import make_blueprint
         app.register_blueprint(make_blueprint())
+        from aiops.alerts_api import register as register_alerts
+        register_alerts(app, state)  # alert triage: own keys, routes and the engine's incidents as alerts
         if settings["AIOPS_SCHEDULER"]:
             SCHEDULER.add(self.job_id(app), state.background_pass, config.interval_s)
 
