@@ -64,8 +64,8 @@ def _as_classifier(raw) -> str:
 ALERTS_CONFIG = (
     ConfigKey("AIOPS_ALERT_DEDUP_WINDOW_S", 300.0, as_number(0.0, min_exclusive=True), "seconds",
               "The same alert repeating within this long of its last sighting is counted, not stored again."),
-    ConfigKey("AIOPS_ALERT_CORRELATION_WINDOW_S", 600.0, as_number(0.0, min_exclusive=True), "seconds",
-              "Related alerts this close in time join one group."),
+    ConfigKey("AIOPS_ALERT_CORRELATION_WINDOW_S", 300.0, as_number(0.0, min_exclusive=True), "seconds",
+              "A related alert joins a group when it fires within this long of the group's first alert."),
     ConfigKey("AIOPS_ALERT_CLASSIFIER", "rules", _as_classifier, "name",
               "Alert classifier: rules (status, severity, patterns, tier, burn rate) or severity (label only)."),
     ConfigKey("AIOPS_SERVICE_TIERS", "", _as_mapping(as_number(1, 3, integer=True), "service=tier, tier 1-3"),

@@ -16,8 +16,8 @@ Pipeline for every incoming ``Alert`` (oldest first):
    optional ``refine(facts) -> dict`` hook (the LLM, once wired) may change
    the result; its answer is validated against ``CLASSIFICATION_SCHEMA`` and
    it can never lower a P1 that the rules found.
-3. **Correlate.** A new alert joins the best open group seen within
-   ``correlation_window_s`` (default 600 s): a known co-occurrence on the same
+3. **Correlate.** A new alert joins the best open group whose first alert is
+   within ``correlation_window_s`` (default 300 s): a known co-occurrence on the same
    service, then the same service, then a caller/callee edge of the trace
    dependency graph, then the same namespace. Otherwise it opens a group.
    Every decision carries its reason.
@@ -627,7 +627,7 @@ class AlertGroup:
 @dataclass
 class TriageConfig:
     dedup_window_s: float = 300.0
-    correlation_window_s: float = 600.0
+    correlation_window_s: float = 300.0
     classifier: str = "rules"
 
 
@@ -639,9 +639,13 @@ def service_edges(graph) -> set[tuple[str, str]]:
 
 
 def _gap_s(t: float, group: AlertGroup) -> float:
-    if group.first_at <= t <= group.last_at:
-        return 0.0
-    return min(abs(t - group.first_at), abs(t - group.last_at))
+    """Seconds between ``t`` and the group's onset: a cascade follows its first symptom within
+    minutes, while re-sent notifications keep a group's last sighting fresh for as long as it fires."""
+    return abs(t - group.first_at)
+
+
+#: Alert families that travel along a call edge (a slow or failing callee makes its caller slow or fail).
+_CASCADE = frozenset({"latency", "errors", "availability", "crash", "saturation"})
 
 
 def _co_occurs(family: str | None, families: Iterable[str]) -> tuple[str, ...] | None:
@@ -689,7 +693,8 @@ def choose_group(record: AlertRecord, groups: list[AlertGroup], edges: set[tuple
         else:
             linked = [(a, b) for a, b in edges if (a == record.service and b in g.services)
                       or (b == record.service and a in g.services)]
-            if linked:
+            symptoms = cls.get("family") in _CASCADE and bool(set(g.families) & _CASCADE)
+            if linked and symptoms:
                 a, b = sorted(linked)[0]
                 caller_sym = "calls"
                 rank, reason = 2, (f"trace dependency: {a} {caller_sym} {b} "

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from aiops.alerts_api import ALERTS_CONFIG
+from aiops.alerts_api import ENDPOINTS as ALERTS_ENDPOINTS
 from aiops.config import ANALYSIS_CONFIG, EXTENSION_CONFIG
 from aiops.notify import WEBHOOK_CONFIG
 from app import DEMO_CONFIG
@@ -11,7 +13,7 @@ from simulation.chaos import CHAOS_CONFIG
 from telemetry.extension import TELEMETRY_CONFIG
 
 ALL_KEYS = sorted({k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *DEMO_CONFIG, *ANALYSIS_CONFIG,
-                                    *EXTENSION_CONFIG, *WEBHOOK_CONFIG)})
+                                    *EXTENSION_CONFIG, *WEBHOOK_CONFIG, *ALERTS_CONFIG)})
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -43,3 +45,13 @@ def test_every_aiops_endpoint_has_a_curl_example():
         matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|$)", line)
                     and (method == "GET" or "-X POST" in line)]
         assert matching, f"no curl example for {endpoint}"
+
+
+@pytest.mark.parametrize("endpoint", ALERTS_ENDPOINTS)
+def test_every_alert_triage_endpoint_has_a_curl_example(endpoint):
+    method, path = endpoint.split()[:2]
+    pattern = re.escape(path.split("?")[0]).replace(re.escape("<id>"), "[^/ ]+")
+    curl_lines = [line for line in README.splitlines() if line.startswith("curl")]
+    matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|$)", line)
+                and (method == "GET" or "-X POST" in line)]
+    assert matching, f"no curl example for {endpoint}"

@@ -376,3 +376,16 @@ def test_capacity_regression_on_history_and_observed_rates():
     hours = [("shop", int(now // 3600) * 3600 - 3600 * k, 3600 * (10 + (23 - k)), 0, 5.0) for k in range(1, 24)]
     [svc] = observed_metrics(hours, now, days=1, limits_rps={"shop": 100.0})
     assert svc["trend_rps_per_day"] > 0 and svc["days_to_limit"] is not None and svc["peak_hourly_rps"] == 32.0
+
+
+def test_storm_grouping_beats_alertmanager_style_grouping():
+    from aiops.alert_storm import naive_groups, pair_scores, storm
+    s = storm(seed=7, episodes=60, duration_s=6 * 3600.0)
+    p = Pipeline(edges=s.edges)
+    group_of = []
+    for i in range(0, len(s.alerts), 50):
+        group_of += [o.get("group_id") for o in p.feed(s.alerts[i:i + 50], s.alerts[i].at).outcomes]
+    ours, naive = pair_scores(group_of, s.episode_of), pair_scores(naive_groups(s.alerts), s.episode_of)
+    assert len(group_of) == len(s.alerts) and None not in group_of
+    assert ours["recall"] > 0.9 > naive["recall"] and ours["f1"] > naive["f1"] and ours["precision"] > 0.5
+    assert len(set(group_of)) < len(set(naive_groups(s.alerts)))
