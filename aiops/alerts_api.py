@@ -27,6 +27,8 @@ from telemetry.web import api_key_error, json_error, json_response, method_not_a
 
 log = logging.getLogger("aiops")
 EXTENSION_KEY = "aiops.alerts"
+#: Firing alerts and open groups older than this (seconds) are not loaded for dedup and correlation.
+OPEN_LOOKBACK_S = 7 * 86400.0
 
 
 def _as_mapping(value_parser, what: str):
@@ -136,7 +138,8 @@ class AlertsState:
                 if i.resolved_at is not None and i.resolved_at >= now_s - 3600]
             graph = analysis.load_graph()
             with self.store.transaction():
-                records, groups = self.store.open_state()
+                # a firing alert unseen for a week no longer dedups or resolves (Alertmanager re-sends every 4 h)
+                records, groups = self.store.open_state(now_s - OPEN_LOOKBACK_S)
                 result = triage(list(alerts), records, groups, self.config, now_s, self.store.next_id,
                                 self.classify_ctx, graph, self.routing.route, self.refine, incidents)
                 self.store.save(result.records, result.groups)

@@ -230,7 +230,8 @@ def parse_alertmanager(payload, now_s: float) -> list[Alert]:
     version = payload.get("version")
     if version is not None and str(version) != "4":
         raise PayloadError("version", f"only Alertmanager webhook version 4 is supported, got {version!r}")
-    _status(payload.get("status"), "status") if "status" in payload else None
+    if "status" in payload:
+        _status(payload["status"], "status")
     for name in ("groupLabels", "commonLabels", "commonAnnotations"):
         if name in payload:
             _str_map(payload[name], name)
@@ -672,6 +673,11 @@ def choose_group(record: AlertRecord, groups: list[AlertGroup], edges: set[tuple
                 return g, f"same standalone condition {record.alert_name} on {record.service}"
         return None, (f"{record.alert_name} is a slow-burning {cls.get('pattern') or 'standalone'} condition: it "
                       f"does not share a root cause with nearby alerts, so it stays in its own group")
+    incident_id = record.labels.get("incident_id") if record.source == "aiops" else None
+    if incident_id:
+        for g in groups:
+            if g.status == "open" and g.incident_id == incident_id:
+                return g, f"same analysis incident {incident_id}"
     best, best_rank, best_reason = None, 99, ""
     ns = record.labels.get("namespace")
     for g in groups:

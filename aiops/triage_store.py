@@ -50,11 +50,12 @@ class TriageStore:
 
     # -- alerts and groups ---------------------------------------------------------------
 
-    def open_state(self) -> tuple[list[AlertRecord], list[AlertGroup]]:
-        """Firing alerts, open groups, and every alert of an open group."""
+    def open_state(self, since_s: float = 0.0) -> tuple[list[AlertRecord], list[AlertGroup]]:
+        """Firing alerts and open groups seen since ``since_s``, and every alert of those groups."""
         groups = [AlertGroup.from_dict(json.loads(d)) for (d,) in self.conn.execute(
-            "SELECT data FROM aiops_alert_groups WHERE status = 'open'")]
-        rows = {i: d for i, d in self.conn.execute("SELECT id, data FROM aiops_alerts WHERE status = 'firing'")}
+            "SELECT data FROM aiops_alert_groups WHERE status = 'open' AND last_at >= ?", (since_s,))]
+        rows = {i: d for i, d in self.conn.execute(
+            "SELECT id, data FROM aiops_alerts WHERE status = 'firing' AND last_seen >= ?", (since_s,))}
         ids = [g.id for g in groups]
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]

@@ -389,3 +389,16 @@ def test_storm_grouping_beats_alertmanager_style_grouping():
     assert len(group_of) == len(s.alerts) and None not in group_of
     assert ours["recall"] > 0.9 > naive["recall"] and ours["f1"] > naive["f1"] and ours["precision"] > 0.5
     assert len(set(group_of)) < len(set(naive_groups(s.alerts)))
+
+
+def test_engine_alerts_of_one_incident_stay_in_its_group_after_the_window():
+    incident = {"id": "INC-5-1", "anomalies": [{"type": "latency_anomaly", "service": "shop", "endpoint": "/pay",
+                                                 "severity": "high", "description": "slow", "current_ms": 900.0}]}
+    p = Pipeline()
+    p.feed(alerts_from_incident("opened", incident, T0), T0)
+    incident["anomalies"].append({"type": "error_spike", "service": "shop", "endpoint": "/cart", "severity":
+                                  "critical", "description": "errors", "error_ratio": 0.4})
+    p.feed(alerts_from_incident("escalated", incident, T0 + 900), T0 + 900)
+    assert len(p.groups) == 1
+    [group] = p.groups.values()
+    assert group.decisions[-1]["reason"] == "same analysis incident INC-5-1" and len(group.alert_ids) == 3
