@@ -141,11 +141,18 @@ class RoutingTable:
                 return cls.from_dict(DEFAULT_ROUTES)
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
-        if path.endswith((".yml", ".yaml")):
-            import yaml
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+        try:
+            if path.endswith((".yml", ".yaml")):
+                try:
+                    import yaml
+                except ImportError:
+                    raise ValueError(f"{path}: a YAML routing table needs PyYAML (pip install pyyaml); "
+                                     "or write it as JSON") from None
+                data = yaml.safe_load(text)
+            else:
+                data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON: {exc}") from None
         return cls.from_dict(data, path)
 
     def route(self, alert) -> tuple[str, str]:

@@ -402,3 +402,16 @@ def test_engine_alerts_of_one_incident_stay_in_its_group_after_the_window():
     assert len(p.groups) == 1
     [group] = p.groups.values()
     assert group.decisions[-1]["reason"] == "same analysis incident INC-5-1" and len(group.alert_ids) == 3
+
+
+def test_routing_file_formats(tmp_path):
+    broken = tmp_path / "routes.json"
+    broken.write_text("{nope")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        RoutingTable.from_file(str(broken))
+    pytest.importorskip("yaml")
+    yml = tmp_path / "routes.yaml"
+    yml.write_text("default_team: ops\nroutes:\n  - match: {namespace: payments}\n    team: payments\n")
+    table = RoutingTable.from_file(str(yml))
+    assert table.route(raw("X", "a", labels={"namespace": "payments"})) == ("payments",
+                                                                           "route 0 matched namespace=payments")
