@@ -814,9 +814,16 @@ def triage(batch: list[Alert], open_records: list[AlertRecord], open_groups: lis
             existing.message = alert.message or existing.message
             if alert.value is not None:
                 existing.value = alert.value
+            escalated = False
+            if alert.severity != existing.severity:  # a repeat at another severity may raise the priority
+                again = classify(alert, ctx, config.classifier, refine)
+                if PRIORITIES.index(again.priority) < PRIORITIES.index(existing.classification.get("priority", "P4")):
+                    again.reasons.insert(0, f"severity changed {existing.severity} -> {alert.severity}")
+                    existing.classification, escalated = again.to_dict(), True
+                existing.severity = alert.severity
             changed_r[existing.id] = existing
             outcomes.append({"action": "deduplicated", "alert_id": existing.id, "count": existing.count,
-                             "group_id": existing.group_id})
+                             "group_id": existing.group_id, "escalated": escalated})
             group = groups.get(existing.group_id)
             if group is not None:
                 _refresh_group(group, members)

@@ -262,3 +262,21 @@ receivers:
             proc.wait()
         proc.stderr.close()
         shutil.rmtree(tmp_path / "am-data", ignore_errors=True)
+
+
+@pytest.mark.parametrize("config, says", [
+    ({"AIOPS_ALERT_CLASSIFIER": "magic"}, "valid: rules, severity"),
+    ({"AIOPS_SERVICE_TIERS": "payment=7"}, "AIOPS_SERVICE_TIERS"),
+    ({"AIOPS_CHANGE_PEAK_HOURS": "17-9"}, "START-END"),
+    ({"AIOPS_ALERT_DEDUP_WINDOW_S": 0}, "AIOPS_ALERT_DEDUP_WINDOW_S"),
+])
+def test_bad_triage_config_fails_at_startup(tmp_path, config, says):
+    with pytest.raises(ValueError, match=says):
+        make_app(tmp_path, **config)
+
+
+def test_bad_routing_file_fails_at_startup(tmp_path):
+    bad = tmp_path / "routes.json"
+    bad.write_text(json.dumps({"routes": [{"match": {}, "team": "x"}]}))
+    with pytest.raises(ValueError, match="routes\\[0\\]"):
+        make_app(tmp_path, AIOPS_ALERT_ROUTING_FILE=str(bad))
