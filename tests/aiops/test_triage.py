@@ -419,12 +419,12 @@ def test_routing_file_formats(tmp_path):
 
 def test_a_repeat_at_a_higher_severity_raises_the_priority():
     p = Pipeline()
-    p.feed([raw("HighErrorRate", "checkout", 0, severity="warning")])
-    out = p.feed([raw("HighErrorRate", "checkout", 60, severity="critical")])
+    p.feed([raw("CustomCheck", "checkout", 0, severity="warning")])
+    out = p.feed([raw("CustomCheck", "checkout", 60, severity="critical")])
     [record] = p.records.values()
     [group] = p.groups.values()
     assert out.outcomes[0]["escalated"] and record.count == 2 and record.severity == "critical"
     assert record.classification["priority"] == "P2" and group.priority == "P2"
     assert record.classification["reasons"][0] == "severity changed warning -> critical"
-    calm = p.feed([raw("HighErrorRate", "checkout", 120, severity="warning")])
+    calm = p.feed([raw("CustomCheck", "checkout", 120, severity="warning")])
     assert not calm.outcomes[0]["escalated"] and record.classification["priority"] == "P2"
