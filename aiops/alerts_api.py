@@ -130,6 +130,7 @@ class AlertsState:
 
     def ingest(self, alerts, now_s: float | None = None) -> dict:
         """Dedup, classify, correlate, route and store validated ``Alert``s in one transaction."""
+        started = time.perf_counter()
         now_s = time.time() if now_s is None else now_s
         analysis = self.store.store
         with self.lock:
@@ -149,7 +150,7 @@ class AlertsState:
         return {"received": len(alerts), "created": counts.get("created", 0),
                 "deduplicated": counts.get("deduplicated", 0), "resolved": counts.get("resolved", 0),
                 "ignored": counts.get("ignored", 0), "groups": sorted({g.id for g in result.groups}),
-                "outcomes": result.outcomes}
+                "duration_ms": round((time.perf_counter() - started) * 1000.0, 3), "outcomes": result.outcomes}
 
     def group_view(self, group, now_s: float) -> dict:
         records = self.store.alerts(group_id=group.id, limit=1000)
