@@ -20,7 +20,7 @@ from aiops.alert_enrich import (DEFAULT_RUNBOOKS_DIR, RoutingTable, RunbookIndex
 from aiops.capacity import AdvisorConfig, analyse as analyse_capacity, observed_metrics
 from aiops.change_risk import RiskContext, parse_change, score_change
 from aiops.triage import (ClassifyContext, PayloadError, TriageConfig, alerts_from_incident, get_classifier, iso,
-                          parse_alertmanager, parse_raw_alerts, parse_time, triage)
+                          parse_alertmanager, parse_raw_alerts, parse_time, refine_records, refresh_group, triage)
 from aiops.triage_store import TriageStore
 from telemetry.config import ConfigKey, as_bool, as_number, as_optional_str, as_str
 from telemetry.web import api_key_error, json_error, json_response, method_not_allowed
@@ -141,9 +141,13 @@ class AlertsState:
             with self.store.transaction():
                 # a firing alert unseen for a week no longer dedups or resolves (Alertmanager re-sends every 4 h)
                 records, groups = self.store.open_state(now_s - OPEN_LOOKBACK_S)
+                # the rules decide inside the transaction; a refinement (maybe a slow LLM call) runs after it
                 result = triage(list(alerts), records, groups, self.config, now_s, self.store.next_id,
-                                self.classify_ctx, graph, self.routing.route, self.refine, incidents)
+                                self.classify_ctx, graph, self.routing.route, None, incidents)
                 self.store.save(result.records, result.groups)
+        if self.refine is not None:
+            created = {o["alert_id"] for o in result.outcomes if o["action"] == "created"}
+            self._apply_refinements([r for r in result.records if r.id in created])
         counts = {}
         for o in result.outcomes:
             counts[o["action"]] = counts.get(o["action"], 0) + 1
@@ -151,6 +155,30 @@ class AlertsState:
                 "deduplicated": counts.get("deduplicated", 0), "resolved": counts.get("resolved", 0),
                 "ignored": counts.get("ignored", 0), "groups": sorted({g.id for g in result.groups}),
                 "duration_ms": round((time.perf_counter() - started) * 1000.0, 3), "outcomes": result.outcomes}
+
+    def _apply_refinements(self, records) -> None:
+        """Refine new alerts' classifications outside the write transaction, then store them."""
+        refined = refine_records(records, self.classify_ctx, self.config.classifier, self.refine)
+        if not refined:
+            return
+        with self.lock, self.store.transaction():
+            groups = {}
+            for group_id in {r.group_id for r in records if r.id in refined and r.group_id}:
+                group = self.store.group(group_id)
+                if group is not None:
+                    groups[group_id] = group
+            members = {}
+            for group in groups.values():
+                members.update({m.id: m for m in self.store.alerts(group_id=group.id, limit=10000)})
+            changed = []
+            for alert_id, classification in refined.items():
+                member = members.get(alert_id)
+                if member is not None:
+                    member.classification = classification
+                    changed.append(member)
+            for group in groups.values():
+                refresh_group(group, members)
+            self.store.save(changed, list(groups.values()))
 
     def group_view(self, group, now_s: float) -> dict:
         records = self.store.alerts(group_id=group.id, limit=1000)

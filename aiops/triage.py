@@ -715,7 +715,8 @@ def choose_group(record: AlertRecord, groups: list[AlertGroup], edges: set[tuple
     return best, best_reason
 
 
-def _refresh_group(group: AlertGroup, members: dict[str, AlertRecord]) -> None:
+def refresh_group(group: AlertGroup, members: dict[str, AlertRecord]) -> None:
+    """Recompute a group's services, times, priority and status from its member records."""
     records = [members[a] for a in group.alert_ids if a in members]
     if not records:
         return
@@ -805,7 +806,7 @@ def triage(batch: list[Alert], open_records: list[AlertRecord], open_groups: lis
             outcomes.append({"action": "resolved", "alert_id": existing.id, "group_id": existing.group_id})
             group = groups.get(existing.group_id)
             if group is not None:
-                _refresh_group(group, members)
+                refresh_group(group, members)
                 changed_g[group.id] = group
             continue
         if existing is not None and alert.at - existing.last_seen <= config.dedup_window_s:
@@ -826,7 +827,7 @@ def triage(batch: list[Alert], open_records: list[AlertRecord], open_groups: lis
                              "group_id": existing.group_id, "escalated": escalated})
             group = groups.get(existing.group_id)
             if group is not None:
-                _refresh_group(group, members)
+                refresh_group(group, members)
                 changed_g[group.id] = group
             continue
         if existing is not None:  # still firing, but not seen for longer than the window: a new episode
@@ -859,7 +860,7 @@ def triage(batch: list[Alert], open_records: list[AlertRecord], open_groups: lis
         group.decisions.append({"alert_id": record.id, "alert_name": record.alert_name, "service": record.service,
                                 "action": action, "reason": reason})
         record.group_id = group.id
-        _refresh_group(group, members)
+        refresh_group(group, members)
         incident_label = alert.labels.get("incident_id") if alert.source == "aiops" else None
         if group.incident_id is None:
             if incident_label:
@@ -875,3 +876,24 @@ def triage(batch: list[Alert], open_records: list[AlertRecord], open_groups: lis
         outcomes.append({"action": "created", "alert_id": record.id, "group_id": group.id,
                          "group_action": action, "priority": classification.priority, "reason": reason})
     return TriageResult(list(changed_r.values()), list(changed_g.values()), outcomes)
+
+
+def alert_of(record: AlertRecord) -> Alert:
+    """The ``Alert`` a record was created from (for re-classifying it)."""
+    return Alert(alert_name=record.alert_name, service=record.service, severity=record.severity,
+                 message=record.message, at=record.first_seen, status="firing", labels=record.labels,
+                 annotations=record.annotations, value=record.value, fingerprint=record.fingerprint,
+                 source=record.source, generator_url=record.generator_url)
+
+
+def refine_records(records: list[AlertRecord], ctx: ClassifyContext, classifier, refine) -> dict[str, dict]:
+    """New classifications (id -> classification dict) of ``records`` with ``refine`` applied.
+
+    Run outside the store's write transaction: a refinement may be a slow LLM call.
+    """
+    out = {}
+    for record in records:
+        refined = classify(alert_of(record), ctx, classifier, refine)
+        if refined.source == "refined" or refined.reasons != record.classification.get("reasons"):
+            out[record.id] = refined.to_dict()
+    return out

@@ -280,3 +280,34 @@ def test_bad_routing_file_fails_at_startup(tmp_path):
     bad.write_text(json.dumps({"routes": [{"match": {}, "team": "x"}]}))
     with pytest.raises(ValueError, match="routes\\[0\\]"):
         make_app(tmp_path, AIOPS_ALERT_ROUTING_FILE=str(bad))
+
+
+def test_refine_hook_runs_after_the_transaction_and_never_lowers_p1(app):
+    state = app.extensions["aiops.alerts"]
+    calls = []
+
+    def refine(facts):
+        calls.append(facts["alert_name"])
+        # the store is free while a refinement runs (an LLM call must not hold the write lock)
+        with state.store.transaction():
+            pass
+        if facts["alert_name"] == "Broken":
+            raise TimeoutError("model did not answer")
+        return {"priority": "P4" if facts["rules"]["priority"] == "P1" else "P2", "category": "degradation",
+                "users_affected": "many", "confidence": 0.9, "reason": "checkout is revenue-critical"}
+    state.refine = refine
+    client = app.test_client()
+    posted = client.post("/aiops/alerts", json=[
+        {"alert_name": "CustomCheck", "service": "checkout", "severity": "warning"},
+        {"alert_name": "ErrorRateHigh", "service": "payment-gateway", "severity": "critical"},
+        {"alert_name": "Broken", "service": "search", "severity": "info"}])
+    assert posted.status_code == 202 and sorted(calls) == ["Broken", "CustomCheck", "ErrorRateHigh"]
+    alerts = {a["alert_name"]: a["classification"] for a in client.get("/aiops/alerts").json["alerts"]}
+    assert alerts["CustomCheck"]["priority"] == "P2" and alerts["CustomCheck"]["source"] == "refined"
+    assert alerts["ErrorRateHigh"]["priority"] == "P1"
+    assert any("never lowered" in r for r in alerts["ErrorRateHigh"]["reasons"])
+    assert alerts["Broken"]["source"] == "rules" and "TimeoutError" in alerts["Broken"]["reasons"][-1]
+    groups = {g["services"][0]: g for g in client.get("/aiops/alerts/groups").json["groups"]}
+    assert groups["checkout"]["priority"] == "P2"
+    client.post("/aiops/alerts", json={"alert_name": "CustomCheck", "service": "checkout", "severity": "warning"})
+    assert len(calls) == 3  # a duplicate is not refined again
