@@ -413,7 +413,8 @@ def make_blueprint() -> Blueprint:
             return error
         state = _state()
         try:
-            out = analyse_capacity(body, AdvisorConfig(target_util_pct=state.settings["AIOPS_CAPACITY_TARGET_UTIL_PCT"]))
+            config = AdvisorConfig(target_util_pct=state.settings["AIOPS_CAPACITY_TARGET_UTIL_PCT"])
+            out = analyse_capacity(body, config)
         except PayloadError as exc:
             return _rejected(exc)
         return json_response({"source": "service_metrics", **out})
