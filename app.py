@@ -166,9 +166,8 @@ def aiops_banner(app: Flask) -> str:
     """The AIOps endpoint lines, when the analysis is enabled on ``app``."""
     if not app.extensions.get("aiops"):
         return ""
-    from aiops.api import ENDPOINTS
-    from aiops.metrics_api import ENDPOINTS as METRICS_ENDPOINTS
-    return "\nAIOps endpoints:\n" + "".join(f"  {line}\n" for line in ENDPOINTS + METRICS_ENDPOINTS)
+    from aiops.api import all_endpoints
+    return "\nAIOps endpoints:\n" + "".join(f"  {line}\n" for line in all_endpoints())
 
 
 def simulator_banner(app: Flask) -> str:

@@ -25,6 +25,16 @@ ENDPOINTS = [
 ]
 
 
+def all_endpoints() -> list[str]:
+    """Every endpoint the AIOps extension registers (``"METHOD /path"``), for
+    the 404 answer, the demo banner and the docs test."""
+    from aiops.alerts_api import ENDPOINTS as ALERTS
+    from aiops.metrics_api import ENDPOINTS as METRICS
+    from aiops.slo_api import ENDPOINTS as SLO
+    from llm.api import ENDPOINTS as DOCUMENTS
+    return ENDPOINTS + DOCUMENTS + METRICS + SLO + ALERTS
+
+
 def health(error_ratio: float, latency_ratio: float) -> dict:
     """A 0-100 score: 60 points for errors (all lost at a 50% error ratio),
     40 for latency (all lost at 5x the baseline median); healthy >= 80,
@@ -227,7 +237,8 @@ def make_blueprint() -> Blueprint:
 
     @bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     def not_found(unknown: str):
-        return json_error(404, f"no such endpoint /aiops/{unknown}", "valid endpoints: " + "; ".join(ENDPOINTS))
+        return json_error(404, f"no such endpoint /aiops/{unknown}",
+                          "valid endpoints: " + "; ".join(all_endpoints()))
 
     return bp
 

@@ -172,6 +172,8 @@ class AIOps:
         from aiops.slo_api import init_slo
         init_slo(app, state)
         app.register_blueprint(make_metrics_blueprint(settings["AIOPS_METRICS_MAX_BATCH"]))
+        from aiops.alerts_api import register as register_alerts
+        register_alerts(app, state)  # alert triage: own keys, routes and the engine's incidents as alerts
         if settings["AIOPS_SCHEDULER"]:
             SCHEDULER.add(self.job_id(app), state.background_pass, config.interval_s)
 

@@ -1,25 +1,29 @@
-"""The README documents every config key, and CI runs the README's test command."""
+"""The README documents every config key and endpoint, and CI runs the README's test command."""
 import re
 from pathlib import Path
 
 import pytest
 
+from aiops.alerts_api import ALERTS_CONFIG
+from aiops.api import all_endpoints
 from aiops.config import ANALYSIS_CONFIG, EXTENSION_CONFIG
 from aiops.metrics_api import METRICS_CONFIG
 from aiops.notify import WEBHOOK_CONFIG
 from aiops.slo import SLO_CONFIG
 from app import DEMO_CONFIG
 from llm.config import LLM_CONFIG
+from simulation.api import ENDPOINTS as SIMULATOR_ENDPOINTS
 from simulation.api import SIMULATOR_CONFIG
 from simulation.chaos import CHAOS_CONFIG
 from telemetry.extension import TELEMETRY_CONFIG
 
 ALL_KEYS = sorted({k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *DEMO_CONFIG, *ANALYSIS_CONFIG,
                                     *EXTENSION_CONFIG, *WEBHOOK_CONFIG, *LLM_CONFIG, *SLO_CONFIG, *METRICS_CONFIG,
-                                    *SIMULATOR_CONFIG)})
+                                    *SIMULATOR_CONFIG, *ALERTS_CONFIG)})
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+CURL_LINES = [line for line in README.splitlines() if line.startswith("curl")]
 
 
 @pytest.mark.parametrize("key", ALL_KEYS)
@@ -38,48 +42,11 @@ def test_ci_runs_the_readme_test_command():
     assert test_command in (ROOT / ".ci" / "run").read_text()
 
 
-def _endpoint_lists():
-    from aiops.api import ENDPOINTS
-    from aiops.metrics_api import ENDPOINTS as METRICS_ENDPOINTS
-    from simulation.api import ENDPOINTS as SIMULATOR_ENDPOINTS
-    return [ENDPOINTS, METRICS_ENDPOINTS, SIMULATOR_ENDPOINTS]
-
-
-@pytest.mark.parametrize("endpoints", _endpoint_lists())
-def test_every_aiops_endpoint_has_a_curl_example(endpoints):
-    ENDPOINTS = endpoints
-    curl_lines = [line for line in README.splitlines() if line.startswith("curl")]
-    for endpoint in ENDPOINTS:
-        method, path = endpoint.split()[:2]
-        pattern = re.escape(path.split("?")[0]).replace(re.escape("<id>"), "[^/ ]+")
-        pattern = pattern.replace(re.escape("<trace_id>"), "[0-9a-f]{32}").replace(re.escape("<sim_id>"), "[^/ ]+")
-        matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|$)", line)
-                    and (method == "GET" or "-X POST" in line)]
-        assert matching, f"no curl example for {endpoint}"
-
-
-def test_every_llm_endpoint_has_a_curl_example():
-    from llm.api import ENDPOINTS
-    curl_lines = [line for line in README.splitlines() if line.startswith("curl")]
-    for endpoint in ENDPOINTS:
-        method, path = endpoint.split()[:2]
-        pattern = re.escape(path.split("?")[0]).replace(re.escape("<id>"), "[^/ ]+")
-        matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|$)", line)
-                    and (method == "GET" or "-X POST" in line)]
-        assert matching, f"no curl example for {endpoint}"
-
-def _slo_endpoints():
-    from aiops.slo_api import ENDPOINTS
-    return ENDPOINTS
-
-
-@pytest.mark.parametrize("endpoint", _slo_endpoints())
-def test_every_slo_endpoint_has_a_curl_example(endpoint):
+@pytest.mark.parametrize("endpoint", all_endpoints() + SIMULATOR_ENDPOINTS)
+def test_every_endpoint_has_a_curl_example(endpoint):
     method, path = endpoint.split()[:2]
-    curl_lines = [line for line in README.splitlines() if line.startswith("curl")]
-    pattern = re.escape(path)
-    for placeholder in ("<id>", "<name>", "<service>"):
-        pattern = pattern.replace(re.escape(placeholder), "[^/ ?\"]+")
-    matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|'|$)", line)
-                and (method == "GET" and " -X " not in line or f"-X {method}" in line)]
+    pattern = re.sub(r"<[a-z_]+>", "\x00", path.split("?")[0])
+    pattern = re.escape(pattern).replace("\x00", "[^/ ?\"']+")
+    matching = [line for line in CURL_LINES if re.search(pattern + r"(\s|\?|\"|'|$)", line)
+                and ((method == "GET" and " -X " not in line) or f"-X {method}" in line)]
     assert matching, f"no curl example for {endpoint}"
