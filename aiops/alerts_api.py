@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flask import Blueprint, current_app, request
 
@@ -19,7 +19,8 @@ from aiops.alert_enrich import (DEFAULT_RUNBOOKS_DIR, RoutingTable, RunbookIndex
                                 runbook_query, write_brief)
 from aiops.capacity import AdvisorConfig, analyse as analyse_capacity, observed_metrics
 from aiops.change_risk import RiskContext, parse_change, score_change
-from aiops.triage import (ClassifyContext, PayloadError, TriageConfig, alerts_from_incident, get_classifier, iso,
+from aiops.triage import (ClassifyContext, PayloadError, TriageConfig, alerts_from_incident, alerts_from_slo_alert,
+                          get_classifier, iso,
                           parse_alertmanager, parse_raw_alerts, parse_time, refine_records, refresh_group, triage)
 from aiops.triage_store import TriageStore
 from telemetry.config import ConfigKey, as_bool, as_number, as_optional_str, as_str
@@ -115,6 +116,7 @@ class AlertsState:
     brief_writer: object = write_brief
     lock: threading.Lock = field(default_factory=threading.Lock)
     incident_errors: int = 0
+    slo_alert_errors: int = 0
 
     def on_incident(self, event: str, incident: dict) -> None:
         """The analysis engine's notify hook: incident anomalies enter the same pipeline. Never raises."""
@@ -127,6 +129,16 @@ class AlertsState:
         except Exception:
             self.incident_errors += 1
             log.warning("aiops: incident -> alerts failed", exc_info=True)
+
+    def on_slo_alert(self, event: str, alert: dict) -> None:
+        """The SLO engine's notify hook: burn-rate alerts enter the same pipeline. Never raises."""
+        try:
+            alerts = alerts_from_slo_alert(event, alert, time.time())
+            if alerts:
+                self.ingest(alerts)
+        except Exception:
+            self.slo_alert_errors += 1
+            log.warning("aiops: SLO alert -> alerts failed", exc_info=True)
 
     def ingest(self, alerts, now_s: float | None = None) -> dict:
         """Dedup, classify, correlate, route and store validated ``Alert``s in one transaction."""
@@ -186,12 +198,16 @@ class AlertsState:
                                                             - 60), self.settings["AIOPS_DEPLOY_LOOKBACK_S"])
         runbooks = self.runbooks.search(runbook_query(records))
         facts = brief_facts(group, records, deploys, runbooks, now_s)
+        source = {"source": "template", "model": None}
         try:
             brief = self.brief_writer(facts)
+            if hasattr(brief, "text"):  # an llm Document: say what wrote it
+                source = {"source": brief.source, "model": brief.model}
+                brief = brief.text
         except Exception:  # a broken writer falls back to the deterministic one
             log.warning("aiops: brief writer failed", exc_info=True)
             brief = write_brief(facts)
-        return {**group.to_json(), "brief": brief, "brief_facts": facts, "runbooks": runbooks,
+        return {**group.to_json(), "brief": brief, "brief_source": source, "brief_facts": facts, "runbooks": runbooks,
                 "related_deploys": [{**d, "deployed_at": iso(d["deployed_at"])} for d in deploys],
                 "alerts": [r.to_json() for r in sorted(records, key=lambda r: r.first_seen)]}
 
@@ -387,7 +403,12 @@ def make_blueprint() -> Blueprint:
             change = parse_change(body, now)
         except PayloadError as exc:
             return _rejected(exc)
-        return json_response(score_change(change, _risk_context(change.service, now)))
+        budget_source = "request" if change.error_budget_remaining is not None else None
+        if budget_source is None:
+            change = replace(change, error_budget_remaining=_slo_budget_remaining(change.service))
+            budget_source = "slo" if change.error_budget_remaining is not None else None
+        return json_response({**score_change(change, _risk_context(change.service, now)),
+                              "error_budget_source": budget_source})
 
     def capacity_observed():
         state = _state()
@@ -445,6 +466,16 @@ def _parse_deploy(body, now_s: float) -> dict:
     out["deployed_at"] = parse_time(body["deployed_at"], "deployed_at") if body.get("deployed_at") is not None \
         else now_s
     return out
+
+
+def _slo_budget_remaining(service: str) -> float | None:
+    """The smallest error-budget ratio left among ``service``'s SLOs (None without SLOs)."""
+    from aiops.slo_api import SLO_EXTENSION_KEY
+    engine = current_app.extensions.get(SLO_EXTENSION_KEY)
+    snapshot = engine.service_snapshot(service) if engine is not None else None
+    ratios = [s["error_budget_remaining"] for s in (snapshot or {}).get("slos", [])
+              if s.get("error_budget_remaining") is not None]
+    return min(ratios) if ratios else None
 
 
 def _risk_context(service: str, now_s: float) -> RiskContext:

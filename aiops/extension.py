@@ -131,6 +131,34 @@ class _ProcessScheduler:
 SCHEDULER = _ProcessScheduler()
 
 
+def _connect_features(app, state: AIOpsState) -> None:
+    """Join the features ``init_app`` registered: SLO burn-rate alerts enter
+    alert triage, and a configured model refines alert classifications (never
+    lowering a rules P1) and writes alert-group briefs."""
+    from aiops.alerts_api import EXTENSION_KEY as ALERTS_KEY
+    from aiops.slo_api import SLO_EXTENSION_KEY
+    alerts = app.extensions.get(ALERTS_KEY)
+    slo = app.extensions.get(SLO_EXTENSION_KEY)
+    if alerts is None:
+        return
+    if slo is not None:
+        previous = slo.notify
+
+        def notify(event: str, alert: dict) -> None:
+            try:
+                if previous is not None:
+                    previous(event, alert)
+            finally:
+                alerts.on_slo_alert(event, alert)
+        slo.notify = notify
+    if state.llm is not None and state.llm.enabled:
+        from aiops.alert_enrich import write_brief
+        from aiops.triage import CLASSIFICATION_SCHEMA
+        from llm.features import classification_refiner, write_feature
+        alerts.refine = classification_refiner(state.llm, CLASSIFICATION_SCHEMA)
+        alerts.brief_writer = lambda facts: write_feature(state.llm, "alert_brief", facts, write_brief)
+
+
 class AIOps:
     """Flask extension: ``AIOps(app)`` or ``ext = AIOps(); ext.init_app(app)``.
 
@@ -174,6 +202,7 @@ class AIOps:
         app.register_blueprint(make_metrics_blueprint(settings["AIOPS_METRICS_MAX_BATCH"]))
         from aiops.alerts_api import register as register_alerts
         register_alerts(app, state)  # alert triage: own keys, routes and the engine's incidents as alerts
+        _connect_features(app, state)
         if settings["AIOPS_SCHEDULER"]:
             SCHEDULER.add(self.job_id(app), state.background_pass, config.interval_s)
 

@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, request
 
 from aiops.slo import SLO_CONFIG, SLOValidationError, iso, validate_service, validate_slo, write_service_narrative
 from aiops.slo_engine import SLOEngine, SLOSettings, alert_json, load_slo_file
+from llm.features import write_feature
 from telemetry.config import read_config
 from telemetry.web import api_key_error, json_error, json_response
 
@@ -453,8 +454,10 @@ def make_blueprint() -> Blueprint:
         if engine.store.service(service) is None and not engine.store.slos(service):
             return _no_service(service)
         facts = engine.service_facts(service)
-        return json_response({"service_name": service, "narrative": write_service_narrative(facts),
-                              "source": "template", "facts": facts})
+        doc = write_feature(current_app.extensions["aiops"].llm, "slo_summary", facts, write_service_narrative)
+        return json_response({"service_name": service, "narrative": doc.text, "source": doc.source,
+                              "model": doc.model, "latency_ms": round(doc.latency_ms, 2), "usage": doc.usage,
+                              "fallback_reason": doc.fallback_reason, "facts": facts})
 
     route("/summary", GET=summary)
     route("/summary/heatmap", GET=summary_heatmap)

@@ -308,6 +308,29 @@ def alerts_from_incident(event: str, incident: dict, now_s: float) -> list[Alert
     return out
 
 
+def alerts_from_slo_alert(event: str, alert: dict, now_s: float) -> list[Alert]:
+    """An SLO burn-rate alert (``aiops.slo_engine.alert_json``) -> one alert.
+
+    ``event`` is the SLO engine's notify event: opened/escalated fire,
+    resolved resolves, anything else (acknowledged) enters nothing. The burn
+    rate travels in the ``burn_rate`` label, which the rules use for priority.
+    """
+    if event not in ("opened", "escalated", "resolved"):
+        return []
+    burn = alert.get("long_burn_rate")
+    labels = {"slo": str(alert.get("slo_name")), "rule": str(alert.get("rule")), "source": "slo",
+              "route": str(alert.get("route") or "")}
+    if isinstance(burn, (int, float)):
+        labels["burn_rate"] = f"{burn:g}"
+    return [Alert(
+        alert_name="SLOErrorBudgetBurn", service=str(alert.get("service", "unknown")),
+        severity="critical" if alert.get("severity") == "page" else "warning",
+        message=str(alert.get("reason") or alert.get("title") or "")[:2000], at=now_s,
+        status="resolved" if event == "resolved" else "firing", labels=labels,
+        value=float(burn) if isinstance(burn, (int, float)) else None,
+        fingerprint=f"slo:{alert.get('id')}", source="slo")]
+
+
 # -- classification ----------------------------------------------------------------------
 
 @dataclass

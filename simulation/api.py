@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint, current_app, request
 
+from llm.features import write_feature
 from simulation.runner import EXECUTION_MODES, AppTarget, Run, SimulationRecord, new_simulation_id
 from simulation.scenarios import ScenarioError, UnknownScenario, get_scenario, list_scenarios
 from simulation.writers import narrative_facts, narrative_text
@@ -181,8 +182,10 @@ def make_blueprint() -> Blueprint:
         if record is None:
             return _unknown_simulation(sim_id)
         facts = narrative_facts(get_scenario(record.scenario_id).to_dict(), record.to_dict())
-        return json_response({"simulation_id": sim_id, "source": "template", "text": narrative_text(facts),
-                              "facts": facts})
+        doc = write_feature(current_app.extensions["aiops"].llm, "simulation_narrative", facts, narrative_text)
+        return json_response({"simulation_id": sim_id, "source": doc.source, "model": doc.model,
+                              "latency_ms": round(doc.latency_ms, 2), "usage": doc.usage,
+                              "fallback_reason": doc.fallback_reason, "text": doc.text, "facts": facts})
 
     @bp.route("/simulations/<sim_id>/stop", methods=["POST", "GET", "PUT", "DELETE", "PATCH"])
     def stop(sim_id: str):
