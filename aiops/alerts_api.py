@@ -24,7 +24,7 @@ from aiops.triage import (ClassifyContext, PayloadError, TriageConfig, alerts_fr
                           parse_alertmanager, parse_raw_alerts, parse_time, refine_records, refresh_group, triage)
 from aiops.triage_store import TriageStore
 from telemetry.config import ConfigKey, as_bool, as_number, as_optional_str, as_str
-from telemetry.web import api_key_error, json_error, json_response, method_not_allowed
+from telemetry.web import api_key_error, json_body, json_error, json_response, method_not_allowed
 
 log = logging.getLogger("aiops")
 EXTENSION_KEY = "aiops.alerts"
@@ -262,11 +262,6 @@ def _limit(default: int = 100):
     return int(raw), None
 
 
-def _body():
-    body = request.get_json(silent=True)
-    if body is None:
-        return None, json_error(400, "invalid JSON body", "send a JSON document with Content-Type: application/json")
-    return body, None
 
 
 def _rejected(exc: PayloadError):
@@ -305,7 +300,7 @@ def make_blueprint() -> Blueprint:
 
     @mutating("/alerts", "alerts_intake", also_get=alerts_list)
     def alerts_intake():
-        body, error = _body()
+        body, error = json_body()
         if error:
             return error
         try:
@@ -316,7 +311,7 @@ def make_blueprint() -> Blueprint:
 
     @mutating("/alerts/alertmanager", "alertmanager_intake")
     def alertmanager_intake():
-        body, error = _body()
+        body, error = json_body()
         if error:
             return error
         try:
@@ -383,7 +378,7 @@ def make_blueprint() -> Blueprint:
 
     @mutating("/deployments", "deployments", also_get=deployments_list)
     def deployments():
-        body, error = _body()
+        body, error = json_body()
         if error:
             return error
         try:
@@ -395,7 +390,7 @@ def make_blueprint() -> Blueprint:
 
     @mutating("/changes/risk", "change_risk")
     def change_risk():
-        body, error = _body()
+        body, error = json_body()
         if error:
             return error
         now = time.time()
@@ -429,7 +424,7 @@ def make_blueprint() -> Blueprint:
 
     @mutating("/capacity", "capacity", also_get=capacity_observed)
     def capacity():
-        body, error = _body()
+        body, error = json_body()
         if error:
             return error
         state = _state()

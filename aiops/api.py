@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, request
 from aiops.incidents import STATUSES, TransitionError, iso, transition
 from aiops.rca import build_trees
 from aiops.series import aggregate, endpoint_name
-from telemetry.web import api_key_error, json_error, json_response, method_not_allowed
+from telemetry.web import api_key_error, json_error, json_response, method_not_allowed, query_number
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}\Z")
 _OTHER_METHODS = ["GET", "PUT", "DELETE", "PATCH"]
@@ -52,18 +52,6 @@ def _single_service(state) -> bool:
     return len({key[0] for key in state.store.load_baselines()}) <= 1
 
 
-def _positive_number(name: str, default: float, maximum: float):
-    raw = request.args.get(name)
-    if raw is None:
-        return default, None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= maximum:
-        return None, json_error(400, f"invalid {name}", f"{name} must be a number within (0, {maximum:g}], "
-                                                        f"got {raw!r}")
-    return value, None
 
 
 def make_blueprint() -> Blueprint:
@@ -85,7 +73,7 @@ def make_blueprint() -> Blueprint:
     @bp.get("/metrics")
     def metrics():
         state = _state()
-        window_s, error = _positive_number("window_s", state.config.window_s, 86400)
+        window_s, error = query_number("window_s", state.config.window_s, 0.0, 86400)
         if error:
             return error
         now = time.time()
@@ -121,7 +109,7 @@ def make_blueprint() -> Blueprint:
         valid = ("open", "all") + STATUSES
         if status not in valid:
             return json_error(400, f"unknown status {status!r}", f"status must be one of: {', '.join(valid)}")
-        limit, error = _positive_number("limit", 100, 1000)
+        limit, error = query_number("limit", 100, 0.0, 1000)
         if error:
             return error
         if status == "open":

@@ -18,7 +18,7 @@ from aiops.slo import SLO_CONFIG, SLOValidationError, iso, validate_service, val
 from aiops.slo_engine import SLOEngine, SLOSettings, alert_json, load_slo_file
 from llm.features import write_feature
 from telemetry.config import read_config
-from telemetry.web import api_key_error, json_error, json_response
+from telemetry.web import api_key_error, json_body, json_error, json_response, query_number
 
 log = logging.getLogger("aiops")
 SLO_EXTENSION_KEY = "aiops_slo"
@@ -74,29 +74,12 @@ def _api_key():
     return current_app.extensions["aiops"].api_key
 
 
-def _body():
-    body = request.get_json(silent=True)
-    if body is None:
-        return None, json_error(400, "invalid JSON body", "send a JSON object with Content-Type: application/json")
-    return body, None
 
 
 def _invalid(exc: SLOValidationError):
     return json_error(400, f"invalid {exc.field}", exc.message, field=exc.field)
 
 
-def _number_arg(name: str, default: float, low: float, high: float):
-    raw = request.args.get(name)
-    if raw is None:
-        return default, None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not low < value <= high:
-        return None, json_error(400, f"invalid {name}", f"{name} must be a number within ({low:g}, {high:g}], "
-                                                        f"got {raw!r}")
-    return value, None
 
 
 def _no_service(name: str):
@@ -137,7 +120,7 @@ def make_blueprint() -> Blueprint:
                                            for s in engine.store.services()]})
 
     def create_service():
-        body, error = _body()
+        body, error = json_body()
         if error:
             return error
         try:
@@ -161,7 +144,7 @@ def make_blueprint() -> Blueprint:
                               "burn": engine.service_snapshot(name)})
 
     def update_service(name: str):
-        body, error = _body()
+        body, error = json_body()
         if error:
             return error
         try:
@@ -222,7 +205,7 @@ def make_blueprint() -> Blueprint:
         return json_response({"service_name": service, "targets": [s.to_json() for s in engine.store.slos(service)]})
 
     def create_target(service: str):
-        body, error = _body()
+        body, error = json_body()
         if error:
             return error
         try:
@@ -252,7 +235,7 @@ def make_blueprint() -> Blueprint:
         current = engine.store.slo(ident)
         if current is None:
             return json_error(404, f"SLO {slo_id} not found", "list SLO ids with GET /aiops/slo")
-        body, error = _body()
+        body, error = json_body()
         if error:
             return error
         if not isinstance(body, dict):
@@ -302,10 +285,10 @@ def make_blueprint() -> Blueprint:
         engine = _engine()
         if engine.store.service(service) is None:
             return _no_service(service)
-        hours, error = _number_arg("hours", 24.0, 0.0, 24 * 90.0)
+        hours, error = query_number("hours", 24.0, 0.0, 24 * 90.0)
         if error:
             return error
-        limit, error = _number_arg("limit", 1000, 0, 100000)
+        limit, error = query_number("limit", 1000, 0, 100000)
         if error:
             return error
         history = engine.store.burn_history(service, time.time() - hours * 3600.0, int(limit))
@@ -342,7 +325,7 @@ def make_blueprint() -> Blueprint:
         engine = _engine()
         if engine.store.service(service) is None:
             return _no_service(service)
-        body, error = _body()
+        body, error = json_body()
         if error:
             return error
         if not isinstance(body, dict):
@@ -385,7 +368,7 @@ def make_blueprint() -> Blueprint:
 
     def get_audit(service: str):
         engine = _engine()
-        limit, error = _number_arg("limit", 100, 0, 10000)
+        limit, error = query_number("limit", 100, 0, 10000)
         if error:
             return error
         trail = engine.store.audit_trail(service, int(limit))
@@ -403,7 +386,7 @@ def make_blueprint() -> Blueprint:
         valid = ("open", "all") + ALERT_STATUSES
         if status not in valid:
             return json_error(400, f"unknown status {status!r}", f"status must be one of: {', '.join(valid)}")
-        limit, error = _number_arg("limit", 100, 0, 1000)
+        limit, error = query_number("limit", 100, 0, 1000)
         if error:
             return error
         engine = _engine()
@@ -438,10 +421,10 @@ def make_blueprint() -> Blueprint:
         return json_response(_engine().overview())
 
     def summary_heatmap():
-        hours, error = _number_arg("hours", 24.0, 0.0, 24 * 35.0)
+        hours, error = query_number("hours", 24.0, 0.0, 24 * 35.0)
         if error:
             return error
-        bucket, error = _number_arg("bucket_minutes", 60.0, 0.0, 1440.0)
+        bucket, error = query_number("bucket_minutes", 60.0, 0.0, 1440.0)
         if error:
             return error
         if hours * 60.0 / bucket > 2000:

@@ -13,7 +13,7 @@ The figures of the five built-in scenarios are the product description's.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 SEVERITIES = ("low", "medium", "high", "critical")
 DIFFICULTIES = ("beginner", "intermediate", "advanced")

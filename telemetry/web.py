@@ -49,3 +49,27 @@ def method_not_allowed(allowed: str = "POST") -> Response:
         f"this route changes state; use {allowed}",
         headers={"Allow": allowed},
     )
+
+
+def query_number(name: str, default: float, low: float, high: float):
+    """``(value, None)`` for the query argument ``name``, a number within
+    ``(low, high]`` (``default`` when absent), else ``(None, 400 JSON)``."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default, None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low < value <= high:
+        return None, json_error(400, f"invalid {name}", f"{name} must be a number within ({low:g}, {high:g}], "
+                                                        f"got {raw!r}")
+    return value, None
+
+
+def json_body():
+    """``(body, None)`` for a request with a JSON body, else ``(None, 400 JSON)``."""
+    body = request.get_json(silent=True)
+    if body is None:
+        return None, json_error(400, "invalid JSON body", "send a JSON document with Content-Type: application/json")
+    return body, None
