@@ -1,0 +1,202 @@
+"""Deviation zones, cascade order and SLA breaches. Pure functions over numpy arrays.
+
+A zone opens when the actual value leaves the expected band
+(``|deviation| >= enter``, where deviation is the distance from the expected
+value in units of the band's half-width on that side: 1.0 = on the band
+edge) and closes when it comes back inside ``exit`` half-widths (hysteresis:
+0.5 by default, so a value hovering on the edge does not flicker). Zones
+shorter than ``min_duration_s`` are dropped. A missing actual value keeps
+the current state.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from aiops.replay.data import SLA, iso_s
+
+
+@dataclass(frozen=True)
+class ZoneConfig:
+    """``enter``/``exit``: band half-widths (1.0 / 0.5); ``min_duration_s``: shortest zone kept
+    (default 3 steps: None)."""
+
+    enter: float = 1.0
+    exit: float = 0.5
+    min_duration_s: float | None = None
+
+    def __post_init__(self):
+        if not 0 <= self.exit <= self.enter:
+            raise ValueError(f"zone exit must be within [0, enter={self.enter}], got {self.exit}")
+
+
+@dataclass
+class Zone:
+    """A contiguous deviation of one metric. ``end_s`` is exclusive (last deviating step + step);
+    excesses are beyond the band edge in the metric's units; ``integrated_excess`` is their sum times
+    the step (units x seconds); ``peak_ratio`` = actual / expected at the peak."""
+
+    service: str
+    metric: str
+    direction: str                # "above" | "below"
+    start_s: float
+    end_s: float
+    peak_at_s: float
+    peak_actual: float
+    peak_expected: float
+    peak_excess: float
+    peak_deviation: float         # in band half-widths
+    peak_ratio: float | None
+    integrated_excess: float
+    start_actual: float
+    start_expected: float
+    mean_actual: float
+    mean_expected: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k, name in (("start_s", "start"), ("end_s", "end"), ("peak_at_s", "peak_at")):
+            d[name] = iso_s(d.pop(k))
+        d["duration_s"] = self.duration_s
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+def deviation(actual: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Signed distance from expected in band half-widths (NaN where actual is missing)."""
+    eps = 1e-9 + 1e-6 * np.abs(expected)
+    above = (actual - expected) / np.maximum(upper - expected, eps)
+    below = (actual - expected) / np.maximum(expected - lower, eps)
+    return np.where(actual >= expected, above, below)
+
+
+def find_zones(service: str, metric: str, times_s: np.ndarray, step_s: float, actual: np.ndarray,
+               expected: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+               config: ZoneConfig = ZoneConfig()) -> list[Zone]:
+    """Zones of one metric on a regular grid (see the module docstring)."""
+    d = deviation(actual, expected, lower, upper)
+    min_duration = config.min_duration_s if config.min_duration_s is not None else 3 * step_s
+    runs: list[tuple[int, int, int]] = []  # (first, last deviating index, sign)
+    open_sign, first, last = 0, -1, -1
+    for i, v in enumerate(d):
+        if not np.isfinite(v):
+            continue
+        if open_sign:
+            if open_sign * v >= config.exit:
+                if open_sign * v >= config.enter:
+                    last = i
+                continue
+            runs.append((first, last, open_sign))
+            open_sign = 0
+        if abs(v) >= config.enter:
+            open_sign, first, last = (1 if v > 0 else -1), i, i
+    if open_sign:
+        runs.append((first, last, open_sign))
+    zones = []
+    for first, last, sign in runs:
+        sl = slice(first, last + 1)
+        excess = (actual[sl] - upper[sl]) if sign > 0 else (lower[sl] - actual[sl])
+        excess = np.where(np.isfinite(excess), excess, 0.0)
+        start, end = float(times_s[first]), float(times_s[last]) + step_s
+        if end - start < min_duration:
+            continue
+        k = first + int(np.argmax(excess))
+        exp_k = float(expected[k])
+        a, e = actual[sl], expected[sl]
+        ok = np.isfinite(a)
+        zones.append(Zone(
+            service=service, metric=metric, direction="above" if sign > 0 else "below",
+            start_s=start, end_s=end, peak_at_s=float(times_s[k]), peak_actual=float(actual[k]),
+            peak_expected=exp_k, peak_excess=float(max(excess.max(), 0.0)), peak_deviation=float(abs(d[k])),
+            peak_ratio=float(actual[k] / exp_k) if abs(exp_k) > 1e-9 else None,
+            integrated_excess=float(np.clip(excess, 0, None).sum() * step_s),
+            start_actual=float(actual[first]), start_expected=float(expected[first]),
+            mean_actual=float(a[ok].mean()), mean_expected=float(e[ok].mean())))
+    return zones
+
+
+@dataclass
+class CascadeStep:
+    """One service in the cascade: its first zone, and how long after the first service's it began."""
+
+    service: str
+    metric: str
+    direction: str
+    start_s: float
+    lag_s: float
+    metrics: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"service": self.service, "metric": self.metric, "direction": self.direction,
+                "start": iso_s(self.start_s), "lag_s": self.lag_s, "deviating_metrics": self.metrics}
+
+
+def cascade(zones: list[Zone]) -> list[CascadeStep]:
+    """Services ordered by their first zone's start (ties: larger peak deviation first).
+    The first is the candidate cause."""
+    first: dict[str, Zone] = {}
+    metrics: dict[str, list[str]] = {}
+    for z in sorted(zones, key=lambda z: (z.start_s, -z.peak_deviation)):
+        first.setdefault(z.service, z)
+        if z.metric not in metrics.setdefault(z.service, []):
+            metrics[z.service].append(z.metric)
+    ordered = sorted(first.values(), key=lambda z: (z.start_s, -z.peak_deviation))
+    if not ordered:
+        return []
+    t0 = ordered[0].start_s
+    return [CascadeStep(z.service, z.metric, z.direction, z.start_s, z.start_s - t0, metrics[z.service])
+            for z in ordered]
+
+
+@dataclass
+class SLABreach:
+    """A contiguous run where the actual value broke an SLA. ``expected_breach_steps``: steps of the
+    run where the expected value broke it too (normal behaviour would have breached as well)."""
+
+    sla: str
+    service: str
+    metric: str
+    start_s: float
+    end_s: float
+    worst_actual: float
+    expected_at_worst: float
+    expected_breach_steps: int
+    steps: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def to_dict(self) -> dict:
+        return {"sla": self.sla, "service": self.service, "metric": self.metric, "start": iso_s(self.start_s),
+                "end": iso_s(self.end_s), "duration_s": self.duration_s,
+                "worst_actual": round(self.worst_actual, 4), "expected_at_worst": round(self.expected_at_worst, 4),
+                "expected_would_breach": self.expected_breach_steps > 0,
+                "expected_breach_steps": self.expected_breach_steps, "steps": self.steps}
+
+
+def sla_breaches(sla: SLA, service: str, metric: str, times_s: np.ndarray, step_s: float, actual: np.ndarray,
+                 expected: np.ndarray) -> list[SLABreach]:
+    """Runs of consecutive steps where ``actual`` breaks ``sla``."""
+    bad = sla.violated(actual)
+    out = []
+    i, n = 0, len(bad)
+    while i < n:
+        if not bad[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and bad[j + 1]:
+            j += 1
+        sl = slice(i, j + 1)
+        seg = actual[sl]
+        k = i + int(np.nanargmax(seg) if sla.op == "<=" else np.nanargmin(seg))
+        out.append(SLABreach(sla.label(service), service, metric, float(times_s[i]), float(times_s[j]) + step_s,
+                             float(actual[k]), float(expected[k]), int(sla.violated(expected[sl]).sum()),
+                             j - i + 1))
+        i = j + 1
+    return out
