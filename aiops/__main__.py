@@ -9,6 +9,8 @@ them there.
     and print the anomalies as JSON.  Exit status 2 on bad input.
 ``incidents``, ``analyze``
     Read a span store's incidents, or run one analysis pass (see aiops.cli).
+``replay``
+    Resilience replay of an incident from the store or CSV files (see aiops.replay.cli).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from typing import Callable
 
 from aiops.cli import UsageError, add_analyze, add_incidents, run_analyze, run_incidents
 from aiops.online import DETECTOR_NAME, DetectorConfig, OnlineDetector
+from aiops.replay.cli import add_replay, run_replay_cmd
 
 
 # -- detect ------------------------------------------------------------------
@@ -117,6 +120,7 @@ COMMANDS: dict[str, Command] = {
     "detect": (_add_detect, _run_detect, "flag anomalies in a CSV series with the online detector"),
     "incidents": (add_incidents, run_incidents, "list incidents of a span store, or show one"),
     "analyze": (add_analyze, run_analyze, "run one analysis pass over a span store now"),
+    "replay": (add_replay, run_replay_cmd, "resilience replay of an incident: expected vs actual, zones, plots"),
 }
 
 

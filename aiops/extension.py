@@ -156,6 +156,10 @@ class AIOps:
         app.extensions[EXTENSION_KEY] = state
         from aiops.api import make_blueprint
         app.register_blueprint(make_blueprint())
+        from aiops.replay.config import REPLAY_CONFIG
+        from aiops.replay_api import make_replay_blueprint
+        settings.update(read_config(app, REPLAY_CONFIG))
+        app.register_blueprint(make_replay_blueprint())
         if settings["AIOPS_SCHEDULER"]:
             SCHEDULER.add(self.job_id(app), state.background_pass, config.interval_s)
 

@@ -15,12 +15,14 @@ CSV formats (a header row is required):
     long format ``timestamp,service,metric,value``; a two-column
     ``timestamp,value`` file is one metric (``default_service``/``value``).
 
-Every bad row raises :class:`ReplayInputError` naming the file, the line and
+A name ending in ``.gz`` is read through gzip. Every bad row raises :class:`ReplayInputError` naming the file, the line and
 the column.
 """
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import math
 import os
 import re
@@ -138,7 +140,10 @@ def parse_time(raw: str) -> float:
 
 def _open_csv(path: str):
     try:
-        handle = open(path, newline="", encoding="utf-8")
+        if path.endswith(".gz"):
+            handle = gzip.open(path, "rt", newline="", encoding="utf-8")
+        else:
+            handle = open(path, newline="", encoding="utf-8")
     except OSError as exc:
         raise ReplayInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     reader = csv.reader(handle)
@@ -249,11 +254,14 @@ def load_incidents_csv(path: str) -> list[IncidentMeta]:
 def write_metrics_csv(path: str, series: list[Series]) -> None:
     """Long format ``timestamp,service,metric,value`` with ISO 8601 UTC timestamps."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    opener = (lambda: io.TextIOWrapper(gzip.GzipFile(path, "wb", compresslevel=9, mtime=0), encoding="utf-8",
+                                       newline="")) \
+        if path.endswith(".gz") else (lambda: open(path, "w", newline="", encoding="utf-8"))
     rows = []
     for s in series:
         rows += [(t, s.service, s.metric, v) for t, v in zip(s.timestamps_s, s.values)]
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with opener() as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["timestamp", "service", "metric", "value"])
         for t, service, metric, value in rows:

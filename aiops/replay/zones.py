@@ -20,11 +20,13 @@ from aiops.replay.data import SLA, iso_s
 @dataclass(frozen=True)
 class ZoneConfig:
     """``enter``/``exit``: band half-widths (1.0 / 0.5); ``min_duration_s``: shortest zone kept
-    (default 3 steps: None)."""
+    (default 3 steps: None); ``min_relative_excess``: a zone whose peak excess beyond the band is below
+    this share of the expected value (0.05) is dropped (a 6-pod hour against an expected 5.9 is no deviation)."""
 
     enter: float = 1.0
     exit: float = 0.5
     min_duration_s: float | None = None
+    min_relative_excess: float = 0.05
 
     def __post_init__(self):
         if not 0 <= self.exit <= self.enter:
@@ -106,6 +108,8 @@ def find_zones(service: str, metric: str, times_s: np.ndarray, step_s: float, ac
             continue
         k = first + int(np.argmax(excess))
         exp_k = float(expected[k])
+        if excess[k - first] < config.min_relative_excess * abs(exp_k):
+            continue
         a, e = actual[sl], expected[sl]
         ok = np.isfinite(a)
         zones.append(Zone(
