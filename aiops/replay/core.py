@@ -14,7 +14,7 @@ import numpy as np
 
 from aiops.replay.data import IncidentMeta, InsufficientHistory, MetricKey, Series, infer_step_s, iso_s, to_grid
 from aiops.replay.model import Forecast, ModelConfig, forecast, is_driver
-from aiops.replay.zones import CascadeStep, SLABreach, Zone, ZoneConfig, cascade, find_zones, sla_breaches
+from aiops.replay.zones import CascadeStep, SLABreach, Zone, ZoneConfig, cascade, find_zones, sla_breaches, zone_order
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,10 @@ def run_replay(incident: IncidentMeta, series: dict[MetricKey, Series] | list[Se
                             "needed_points": exc.needed_points, "found_points": exc.found_points})
             continue
         actual = y[cut:]
-        zones = find_zones(key[0], key[1], times, step, actual, fc.expected, fc.lower, fc.upper, config.zones)
+        hist = y[:cut][np.isfinite(y[:cut])]
+        counts = bool(len(hist)) and bool(np.all(hist == np.round(hist))) and float(np.max(np.abs(hist))) >= 2
+        zones = find_zones(key[0], key[1], times, step, actual, fc.expected, fc.lower, fc.upper, config.zones,
+                           min_excess=1.0 if counts else 0.0)
         metrics.append(MetricReplay(key[0], key[1], times, actual, fc, zones, driver))
     if not metrics:
         worst = max(skipped, key=lambda s: s.get("found_points", -1), default=None)
@@ -157,7 +160,7 @@ def run_replay(incident: IncidentMeta, series: dict[MetricKey, Series] | list[Se
         raise InsufficientHistory(
             f"no metric could be modelled: {worst['reason'] if worst else 'no series'}",
             config.model.min_history_points, found, step)
-    zones = sorted((z for m in metrics for z in m.zones), key=lambda z: (z.start_s, -z.peak_deviation))
+    zones = sorted((z for m in metrics for z in m.zones), key=zone_order)
     breaches = []
     for sla in incident.slas:
         for m in metrics:

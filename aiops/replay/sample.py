@@ -62,7 +62,7 @@ def generate(history_days: int = 7, seed: int = 7, stall_start_min: int = 14 * 6
     weekend = np.where(weekday >= 5, 0.7, 1.0)
     base = 45.0 + 10.0 * np.sin(2 * np.pi * (minute - 9 * 60) / 1440.0)
     promo = np.clip((minute - 14 * 60) / 10.0, 0, 1) * np.clip((15 * 60 + 10 - minute) / 10.0, 0, 1)
-    drift = np.cumsum(rng.normal(0, 0.004, n))
+    drift = np.cumsum(rng.normal(0, 0.002, n))
     drift -= np.convolve(drift, np.ones(720) / 720, mode="same")  # slow wander, no trend
     rps = (base + 105.0 * promo) * weekend * np.exp(drift + rng.normal(0, 0.035, n))
 

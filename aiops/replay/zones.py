@@ -45,6 +45,7 @@ class Zone:
     start_s: float
     end_s: float
     peak_at_s: float
+    onset_s: float                # start of the run of |deviation| >= exit that led into the zone
     peak_actual: float
     peak_expected: float
     peak_excess: float
@@ -62,7 +63,7 @@ class Zone:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for k, name in (("start_s", "start"), ("end_s", "end"), ("peak_at_s", "peak_at")):
+        for k, name in (("start_s", "start"), ("end_s", "end"), ("peak_at_s", "peak_at"), ("onset_s", "onset")):
             d[name] = iso_s(d.pop(k))
         d["duration_s"] = self.duration_s
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
@@ -78,8 +79,10 @@ def deviation(actual: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper
 
 def find_zones(service: str, metric: str, times_s: np.ndarray, step_s: float, actual: np.ndarray,
                expected: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-               config: ZoneConfig = ZoneConfig()) -> list[Zone]:
-    """Zones of one metric on a regular grid (see the module docstring)."""
+               config: ZoneConfig = ZoneConfig(), min_excess: float = 0.0) -> list[Zone]:
+    """Zones of one metric on a regular grid (see the module docstring). ``min_excess``: smallest peak
+    excess kept, in the metric's units (1.0 for a count such as pods: less than one pod beyond the
+    band is quantisation, not a deviation)."""
     d = deviation(actual, expected, lower, upper)
     min_duration = config.min_duration_s if config.min_duration_s is not None else 3 * step_s
     runs: list[tuple[int, int, int]] = []  # (first, last deviating index, sign)
@@ -106,15 +109,19 @@ def find_zones(service: str, metric: str, times_s: np.ndarray, step_s: float, ac
         start, end = float(times_s[first]), float(times_s[last]) + step_s
         if end - start < min_duration:
             continue
+        onset = first
+        while onset > 0 and np.isfinite(d[onset - 1]) and sign * d[onset - 1] >= config.exit:
+            onset -= 1
         k = first + int(np.argmax(excess))
         exp_k = float(expected[k])
-        if excess[k - first] < config.min_relative_excess * abs(exp_k):
+        if excess[k - first] < max(config.min_relative_excess * abs(exp_k), min_excess):
             continue
         a, e = actual[sl], expected[sl]
         ok = np.isfinite(a)
         zones.append(Zone(
             service=service, metric=metric, direction="above" if sign > 0 else "below",
-            start_s=start, end_s=end, peak_at_s=float(times_s[k]), peak_actual=float(actual[k]),
+            start_s=start, end_s=end, peak_at_s=float(times_s[k]), onset_s=float(times_s[onset]),
+            peak_actual=float(actual[k]),
             peak_expected=exp_k, peak_excess=float(max(excess.max(), 0.0)), peak_deviation=float(abs(d[k])),
             peak_ratio=float(actual[k] / exp_k) if abs(exp_k) > 1e-9 else None,
             integrated_excess=float(np.clip(excess, 0, None).sum() * step_s),
@@ -139,16 +146,21 @@ class CascadeStep:
                 "start": iso_s(self.start_s), "lag_s": self.lag_s, "deviating_metrics": self.metrics}
 
 
+def zone_order(z: Zone) -> tuple:
+    """Earliest start first; within a step, the earlier onset (it was drifting out of the band
+    already), then the larger peak deviation."""
+    return (z.start_s, z.onset_s, -z.peak_deviation)
+
+
 def cascade(zones: list[Zone]) -> list[CascadeStep]:
-    """Services ordered by their first zone's start (ties: larger peak deviation first).
-    The first is the candidate cause."""
+    """Services ordered by their first zone (see :func:`zone_order`). The first is the candidate cause."""
     first: dict[str, Zone] = {}
     metrics: dict[str, list[str]] = {}
-    for z in sorted(zones, key=lambda z: (z.start_s, -z.peak_deviation)):
+    for z in sorted(zones, key=zone_order):
         first.setdefault(z.service, z)
         if z.metric not in metrics.setdefault(z.service, []):
             metrics[z.service].append(z.metric)
-    ordered = sorted(first.values(), key=lambda z: (z.start_s, -z.peak_deviation))
+    ordered = sorted(first.values(), key=zone_order)
     if not ordered:
         return []
     t0 = ordered[0].start_s
