@@ -60,7 +60,7 @@ def report(result: ReplayResult, points: bool = True) -> dict:
 
 def plot_name(service: str, metric: str) -> str:
     """File name of a metric's plot: ``replay_<service>_<metric>.png`` with unsafe characters as ``_``."""
-    return "replay_" + re.sub(r"[^A-Za-z0-9._-]+", "_", f"{service}_{metric}").strip("_") + ".png"
+    return "replay_" + re.sub(r"[^A-Za-z0-9.-]+", "_", f"{service}_{metric}").strip("_") + ".png"
 
 
 def write_outputs(result: ReplayResult, out_dir: str) -> dict:
