@@ -160,7 +160,7 @@ def run_replay(incident: IncidentMeta, series: dict[MetricKey, Series] | list[Se
         raise InsufficientHistory(
             f"no metric could be modelled: {worst['reason'] if worst else 'no series'}",
             config.model.min_history_points, found, step)
-    zones = sorted((z for m in metrics for z in m.zones), key=zone_order)
+    zones = sorted((z for m in metrics for z in m.zones), key=lambda z: zone_order(z, incident.root_hint))
     breaches = []
     for sla in incident.slas:
         for m in metrics:
@@ -168,13 +168,18 @@ def run_replay(incident: IncidentMeta, series: dict[MetricKey, Series] | list[Se
                 breaches += sla_breaches(sla, m.service, m.metric, times, step, m.actual, m.forecast.expected)
     breaches.sort(key=lambda b: b.start_s)
     return ReplayResult(incident, step, w_start, float(grid[-1]) + step, origin, metrics, zones,
-                        cascade([z for z in zones if not _is_driver_zone(z, metrics)]), breaches, skipped,
+                        cascade([z for z in zones if _in_cascade(z, metrics, incident, step)], incident.root_hint),
+                        breaches, skipped,
                         (time.perf_counter() - started) * 1000)
 
 
-def _is_driver_zone(zone: Zone, metrics: list[MetricReplay]) -> bool:
-    """Load deviations (a traffic surge) are context, not a service's failure: the cascade skips them."""
-    return any(m.driver and m.key == (zone.service, zone.metric) for m in metrics)
+def _in_cascade(zone: Zone, metrics: list[MetricReplay], incident: IncidentMeta, step_s: float) -> bool:
+    """The cascade orders the zones still open when the incident began or opening during it; a blip
+    that closed before it is not its cause. Load deviations (a traffic surge) are context, not a
+    service's failure: the cascade skips them (the narrative reports them)."""
+    if any(m.driver and m.key == (zone.service, zone.metric) for m in metrics):
+        return False
+    return zone.end_s > incident.start_s - step_s and zone.start_s < incident.end_s
 
 
 def _fill(values: np.ndarray) -> np.ndarray:

@@ -91,6 +91,8 @@ class IncidentMeta:
     services: list[str] = field(default_factory=list)
     slas: list[SLA] = field(default_factory=list)
     title: str = ""
+    #: (service, route or metric prefix) the trace-based RCA blamed; breaks same-step ties in the cascade
+    root_hint: tuple[str, str] | None = None
 
 
 _SLA = re.compile(r"^\s*(?:(?P<service>[^:<>=]+):)?(?P<metric>[^:<>=]+?)\s*(?P<op><=|>=|<|>)\s*(?P<value>[^<>=]+?)\s*$")

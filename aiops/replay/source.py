@@ -26,9 +26,10 @@ def incident_meta(incident: Incident, min_duration_s: float = 60.0) -> IncidentM
     """Start = first detection; end = resolution (or last detection), at least ``min_duration_s`` later."""
     end = incident.resolved_at or incident.last_detected
     end = max(end, incident.first_detected + min_duration_s)
-    services = list(dict.fromkeys([k[0] for k in incident.affected] + [a["service"] for a in incident.anomalies]
-                                  + [incident.root_cause["service"]]))
-    return IncidentMeta(incident.id, incident.first_detected, end, services, [], incident.title)
+    services = list(dict.fromkeys([incident.root_cause["service"]] + [k[0] for k in incident.affected]
+                                  + [a["service"] for a in incident.anomalies]))
+    return IncidentMeta(incident.id, incident.first_detected, end, services, [], incident.title,
+                        root_hint=(incident.root_cause["service"], incident.root_cause["endpoint"]))
 
 
 def span_series(store, keys: set[tuple[str, str]], start_s: float, end_s: float, step_s: float) -> list[Series]:
@@ -54,6 +55,8 @@ def span_series(store, keys: set[tuple[str, str]], start_s: float, end_s: float,
                 p95[key][i] = stats.p95_ms
                 err[key][i] = stats.error_ratio
         t = chunk_end
+    observed = [int(np.flatnonzero(r)[-1]) for r in rate.values() if r.any()]
+    n = max(observed) + 1 if observed else 0  # no zero traffic invented after the last stored span
     times = start_s + step_s * np.arange(n)
     out = []
     for key in sorted(keys):
@@ -62,6 +65,7 @@ def span_series(store, keys: set[tuple[str, str]], start_s: float, end_s: float,
             continue
         first = int(np.argmax(seen))  # the route did not exist before its first request
         sl = slice(first, n)
+        rate[key], p95[key], err[key] = rate[key][:n], p95[key][:n], err[key][:n]
         service, route = key
         out += [Series(service, f"{route} requests_per_s", times[sl], rate[key][sl]),
                 Series(service, f"{route} latency_p95_ms", times[sl], p95[key][sl]),

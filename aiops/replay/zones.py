@@ -146,21 +146,25 @@ class CascadeStep:
                 "start": iso_s(self.start_s), "lag_s": self.lag_s, "deviating_metrics": self.metrics}
 
 
-def zone_order(z: Zone) -> tuple:
-    """Earliest start first; within a step, the earlier onset (it was drifting out of the band
-    already), then the larger peak deviation."""
-    return (z.start_s, z.onset_s, -z.peak_deviation)
+def zone_order(z: Zone, hint: tuple[str, str] | None = None) -> tuple:
+    """Earliest start first; within a step, a zone of the ``hint`` (service, metric or route prefix:
+    what trace-based RCA blamed), then the earlier onset (it was drifting out of the band already),
+    then the larger peak deviation."""
+    hinted = hint is not None and z.service == hint[0] and (z.metric == hint[1] or
+                                                            z.metric.startswith(hint[1] + " "))
+    return (z.start_s, not hinted, z.onset_s, -z.peak_deviation)
 
 
-def cascade(zones: list[Zone]) -> list[CascadeStep]:
+def cascade(zones: list[Zone], hint: tuple[str, str] | None = None) -> list[CascadeStep]:
     """Services ordered by their first zone (see :func:`zone_order`). The first is the candidate cause."""
     first: dict[str, Zone] = {}
     metrics: dict[str, list[str]] = {}
-    for z in sorted(zones, key=zone_order):
+    order = lambda z: zone_order(z, hint)  # noqa: E731
+    for z in sorted(zones, key=order):
         first.setdefault(z.service, z)
         if z.metric not in metrics.setdefault(z.service, []):
             metrics[z.service].append(z.metric)
-    ordered = sorted(first.values(), key=zone_order)
+    ordered = sorted(first.values(), key=order)
     if not ordered:
         return []
     t0 = ordered[0].start_s
