@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aiops.replay.data import IncidentMeta, InsufficientHistory, MetricKey, Series, infer_step_s, iso_s, to_grid
-from aiops.replay.model import Forecast, ModelConfig, forecast, is_driver
+from aiops.replay.model import FORECASTERS, Forecast, ModelConfig, is_driver
 from aiops.replay.zones import CascadeStep, SLABreach, Zone, ZoneConfig, cascade, find_zones, sla_breaches, zone_order
 
 
@@ -74,6 +74,7 @@ class ReplayResult:
     breaches: list[SLABreach]
     skipped: list[dict]
     duration_ms: float
+    method: str = "gradient_boosting"
 
     def metric(self, service: str, metric: str) -> MetricReplay | None:
         return next((m for m in self.metrics if m.key == (service, metric)), None)
@@ -95,6 +96,7 @@ class ReplayResult:
             "sla_breaches": [b.to_dict() for b in self.breaches],
             "metrics": [m.to_dict(points) for m in self.metrics],
             "skipped_metrics": self.skipped,
+            "method": self.method,
             "duration_ms": round(self.duration_ms, 1),
         }
 
@@ -142,8 +144,8 @@ def run_replay(incident: IncidentMeta, series: dict[MetricKey, Series] | list[Se
         driver = key in driver_keys
         regs = [] if driver else [k for k in driver_keys if k != key]
         try:
-            fc = forecast(grid, step, y, cut, [_fill(grids[k]) for k in regs], config.model,
-                          [f"{k[0]}:{k[1]}" for k in regs])
+            fc = FORECASTERS[config.model.method](grid, step, y, cut, [_fill(grids[k]) for k in regs],
+                                                  config.model, [f"{k[0]}:{k[1]}" for k in regs])
         except InsufficientHistory as exc:
             skipped.append({"service": key[0], "metric": key[1], "reason": str(exc),
                             "needed_points": exc.needed_points, "found_points": exc.found_points})
@@ -151,8 +153,11 @@ def run_replay(incident: IncidentMeta, series: dict[MetricKey, Series] | list[Se
         actual = y[cut:]
         hist = y[:cut][np.isfinite(y[:cut])]
         counts = bool(len(hist)) and bool(np.all(hist == np.round(hist))) and float(np.max(np.abs(hist))) >= 2
+        if counts:  # a count is whole: its band is at least half a unit either side of the expected value
+            fc.lower = np.minimum(fc.lower, fc.expected - 0.5)
+            fc.upper = np.maximum(fc.upper, fc.expected + 0.5)
         zones = find_zones(key[0], key[1], times, step, actual, fc.expected, fc.lower, fc.upper, config.zones,
-                           min_excess=1.0 if counts else 0.0)
+                           min_excess=0.5 if counts else 0.0)
         metrics.append(MetricReplay(key[0], key[1], times, actual, fc, zones, driver))
     if not metrics:
         worst = max(skipped, key=lambda s: s.get("found_points", -1), default=None)
@@ -169,8 +174,7 @@ def run_replay(incident: IncidentMeta, series: dict[MetricKey, Series] | list[Se
     breaches.sort(key=lambda b: b.start_s)
     return ReplayResult(incident, step, w_start, float(grid[-1]) + step, origin, metrics, zones,
                         cascade([z for z in zones if _in_cascade(z, metrics, incident, step)], incident.root_hint),
-                        breaches, skipped,
-                        (time.perf_counter() - started) * 1000)
+                        breaches, skipped, (time.perf_counter() - started) * 1000, config.model.method)
 
 
 def _in_cascade(zone: Zone, metrics: list[MetricReplay], incident: IncidentMeta, step_s: float) -> bool:

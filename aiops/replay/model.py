@@ -26,8 +26,10 @@ cannot, and handles missing lags natively; one point model per metric plus
 split-conformal residual quantiles costs two fits, where quantile regression
 needs three fits per metric (lower, median, upper) and does not guarantee
 coverage. The last ``backtest_ratio`` of history is held out: the model
-trained before it is scored there (the backtest error users see), and its
-residuals give the band; the final model is refit on all history.
+trained before it is scored there (the backtest error users see), its
+residuals give the band, and that same model replays the window, so the
+reported error is the error of the model used (the held-out tail still
+reaches it through the lags and the seasonal profile). One fit per metric.
 """
 from __future__ import annotations
 
@@ -48,17 +50,22 @@ class ModelConfig:
     """Settings of the replay model. ``coverage``: nominal band coverage (0.95);
     ``backtest_ratio``: held-out tail of history (0.2); ``min_history_points``:
     grid steps of history a metric needs (180 = 3 h at 1-minute steps);
-    ``max_iter``/``learning_rate``: boosting rounds; ``seed``: horizon draws."""
+    ``max_iter``/``learning_rate``: boosting rounds; ``seed``: horizon draws; ``method``: a name of
+    :data:`FORECASTERS` (``gradient_boosting``, or the ``seasonal_quantile`` peer baseline)."""
 
     coverage: float = 0.95
     backtest_ratio: float = 0.2
     min_history_points: int = 180
-    max_iter: int = 80
-    learning_rate: float = 0.12
+    max_iter: int = 60
+    learning_rate: float = 0.15
+    max_leaf_nodes: int = 15
     drivers: tuple[str, ...] = DEFAULT_DRIVERS
     seed: int = 0
+    method: str = "gradient_boosting"
 
     def __post_init__(self):
+        if self.method not in FORECASTERS:
+            raise ValueError(f"unknown replay method {self.method!r}; valid: {', '.join(FORECASTERS)}")
         if not 0.5 <= self.coverage < 1.0:
             raise ValueError(f"coverage must be within [0.5, 1), got {self.coverage}")
         if not 0.05 <= self.backtest_ratio <= 0.5:
@@ -179,7 +186,7 @@ def seasonal_spread(X: np.ndarray) -> np.ndarray:
 def _regressor(config: ModelConfig):
     from sklearn.ensemble import HistGradientBoostingRegressor
     return HistGradientBoostingRegressor(max_iter=config.max_iter, learning_rate=config.learning_rate,
-                                         max_bins=255, max_leaf_nodes=31, min_samples_leaf=20,
+                                         max_bins=255, max_leaf_nodes=config.max_leaf_nodes, min_samples_leaf=20,
                                          early_stopping=False, random_state=config.seed)
 
 
@@ -203,17 +210,9 @@ def forecast(grid_s: np.ndarray, step_s: float, y: np.ndarray, cut_idx: int, dri
     ``drivers`` are grid arrays of the regressor metrics (their actual values are used at every step).
     Raises :class:`~aiops.replay.data.InsufficientHistory` when the history has fewer than
     ``config.min_history_points`` finite points."""
-    from aiops.replay.data import InsufficientHistory
-
     started = time.perf_counter()
     hist = y[:cut_idx]
-    finite_hist = np.isfinite(hist)
-    n_hist = int(finite_hist.sum())
-    if n_hist < config.min_history_points:
-        raise InsufficientHistory(
-            f"{n_hist} points of history before the replay window; the model needs at least "
-            f"{config.min_history_points} ({config.min_history_points * step_s / 3600:g} h at {step_s:g} s steps)",
-            config.min_history_points, n_hist, step_s)
+    finite_hist = _check_history(hist, step_s, config)
     transform = "log" if np.all(hist[finite_hist] > 0) else "identity"
     fwd = np.log if transform == "log" else (lambda v: v)
     inv = np.exp if transform == "log" else (lambda v: v)
@@ -221,13 +220,7 @@ def forecast(grid_s: np.ndarray, step_s: float, y: np.ndarray, cut_idx: int, dri
         z = fwd(y.astype(float))
     z[cut_idx:] = np.nan  # nothing from the replay window leaks into the target's own features
     target = _Target(z)
-    horizon = len(y) - cut_idx
-    rng = np.random.default_rng(config.seed)
-    rows = np.flatnonzero(np.isfinite(z[:cut_idx]))
-    rows = rows[rows >= min(_WARMUP_STEPS, cut_idx // 4) + 1]
-    h = rng.integers(1, max(2, horizon + 1), size=len(rows))
-    h = np.minimum(h, rows)  # anchors stay >= 0
-    anchors = rows - h
+    rows, anchors = _training_rows(z, cut_idx, len(y) - cut_idx, config.seed)
     X = features(grid_s, step_s, target, rows, anchors, drivers)
     spread_all = seasonal_spread(X)
     # Constant or empty columns carry nothing (and trip the binning of some scikit-learn versions).
@@ -249,14 +242,63 @@ def forecast(grid_s: np.ndarray, step_s: float, y: np.ndarray, cut_idx: int, dri
     alpha = 1 - config.coverage
     lo_q, hi_q = np.quantile(residuals, [alpha / 2, 1 - alpha / 2])
     backtest = _score(inv(held_true), inv(held_pred), residuals, inv, held_pred, held_scale, config.coverage)
-    final = _fit(config, X, yz)
     idx = np.arange(cut_idx, len(y))
     Xr = features(grid_s, step_s, target, idx, np.full(len(idx), cut_idx - 1), drivers)
     sc = scale(seasonal_spread(Xr))
-    pred = _predict(final, Xr[:, informative])
+    pred = _predict(model, Xr[:, informative])
     return Forecast(expected=inv(pred), lower=inv(pred + lo_q * sc), upper=inv(pred + hi_q * sc), backtest=backtest,
                     transform=transform, regressors=list(driver_names or []),
                     fit_ms=(time.perf_counter() - started) * 1000)
+
+
+def _check_history(hist: np.ndarray, step_s: float, config: ModelConfig) -> np.ndarray:
+    from aiops.replay.data import InsufficientHistory
+    finite = np.isfinite(hist)
+    n_hist = int(finite.sum())
+    if n_hist < config.min_history_points:
+        raise InsufficientHistory(
+            f"{n_hist} points of history before the replay window; the model needs at least "
+            f"{config.min_history_points} ({config.min_history_points * step_s / 3600:g} h at {step_s:g} s steps)",
+            config.min_history_points, n_hist, step_s)
+    return finite
+
+
+def _training_rows(z: np.ndarray, cut_idx: int, horizon: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """History rows with a finite target after the warm-up, each with an anchor 1..``horizon`` steps
+    before it (seeded draws): the same rows and anchors for every method, so backtests compare."""
+    rng = np.random.default_rng(seed)
+    rows = np.flatnonzero(np.isfinite(z[:cut_idx]))
+    rows = rows[rows >= min(_WARMUP_STEPS, cut_idx // 4) + 1]
+    h = rng.integers(1, max(2, horizon + 1), size=len(rows))
+    h = np.minimum(h, rows)  # anchors stay >= 0
+    return rows, rows - h
+
+
+def seasonal_forecast(grid_s: np.ndarray, step_s: float, y: np.ndarray, cut_idx: int, drivers: list[np.ndarray],
+                      config: ModelConfig, driver_names: list[str] | None = None) -> Forecast:
+    """The peer baseline: a seasonal-naive rolling-quantile band (:func:`seasonal_band`: the same
+    minute +-15 steps on the 7 previous days, known at the anchor), scored on the same held-out rows
+    and anchors as the gradient-boosting model. No regressors, no training."""
+    started = time.perf_counter()
+    _check_history(y[:cut_idx], step_s, config)
+    z = y.astype(float).copy()
+    z[cut_idx:] = np.nan
+    rows, anchors = _training_rows(z, cut_idx, len(y) - cut_idx, config.seed)
+    split = int(len(rows) * (1 - config.backtest_ratio))
+    med, lo, hi = seasonal_band(grid_s, step_s, z, rows[split:], config.coverage, anchor=anchors[split:])
+    true = z[rows[split:]]
+    ok = np.isfinite(med)
+    err = np.abs(true[ok] - med[ok])
+    nz = np.abs(true[ok]) > 1e-9
+    backtest = Backtest(points=int(ok.sum()), mae=float(err.mean()) if ok.any() else float("nan"),
+                        mape_ratio=float(np.mean(err[nz] / np.abs(true[ok][nz]))) if nz.any() else None,
+                        coverage_ratio=float(np.mean((true[ok] >= lo[ok]) & (true[ok] <= hi[ok]))) if ok.any()
+                        else float("nan"), nominal_coverage=config.coverage,
+                        mean_band_width=float(np.mean(hi[ok] - lo[ok])) if ok.any() else float("nan"))
+    idx = np.arange(cut_idx, len(y))
+    e, lo_r, hi_r = seasonal_band(grid_s, step_s, z, idx, config.coverage, anchor=np.full(len(idx), cut_idx - 1))
+    return Forecast(expected=e, lower=lo_r, upper=hi_r, backtest=backtest, transform="identity",
+                    regressors=[], fit_ms=(time.perf_counter() - started) * 1000)
 
 
 def _score(true: np.ndarray, pred: np.ndarray, residuals: np.ndarray, inv, pred_z: np.ndarray,
@@ -309,3 +351,7 @@ def _row_quantiles(vals: np.ndarray, qs) -> list[np.ndarray]:
         v = srt[rows, lo] * (1 - frac) + srt[rows, hi] * frac
         out.append(np.where(n > 0, v, np.nan))
     return out
+
+
+#: Expected-behaviour methods by name (``ModelConfig.method``).
+FORECASTERS = {"gradient_boosting": forecast, "seasonal_quantile": seasonal_forecast}

@@ -104,7 +104,7 @@ def replay_facts(result: ReplayResult) -> dict:
         "window": {"start_hhmm": _hhmm(result.window_start_s), "end_hhmm": _hhmm(result.window_end_s),
                    "history_days": round((result.window_start_s - result.history_start_s) / 86400, 1),
                    "step_s": result.step_s},
-        "model": {"name": "HistGradientBoostingRegressor with split-conformal residual band",
+        "model": {"name": _METHOD_NAMES.get(result.method, result.method),
                   "coverage": result.metrics[0].forecast.backtest.nominal_coverage if result.metrics else None,
                   "metrics": trust},
         "candidate_cause": cascade[0] if cascade else None,
@@ -115,6 +115,10 @@ def replay_facts(result: ReplayResult) -> dict:
         "insights": insights,
         "skipped_metrics": result.skipped,
     }
+
+
+_METHOD_NAMES = {"gradient_boosting": "HistGradientBoostingRegressor with a locally adaptive split-conformal band",
+                 "seasonal_quantile": "seasonal-naive rolling-quantile band (7 days, same minute +-15)"}
 
 
 def _lag_words(lag_s: float) -> str:

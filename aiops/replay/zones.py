@@ -77,13 +77,22 @@ def deviation(actual: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper
     return np.where(actual >= expected, above, below)
 
 
+def _index(times_s: np.ndarray, t: float) -> int:
+    return int(np.searchsorted(times_s, t))
+
+
 def find_zones(service: str, metric: str, times_s: np.ndarray, step_s: float, actual: np.ndarray,
                expected: np.ndarray, lower: np.ndarray, upper: np.ndarray,
                config: ZoneConfig = ZoneConfig(), min_excess: float = 0.0) -> list[Zone]:
-    """Zones of one metric on a regular grid (see the module docstring). ``min_excess``: smallest peak
-    excess kept, in the metric's units (1.0 for a count such as pods: less than one pod beyond the
-    band is quantisation, not a deviation)."""
+    """Zones of one metric on a regular grid (see the module docstring). A zone opens only on a step
+    whose excess beyond the band is at least ``min_excess`` (metric units; the replay passes 0.5 for a
+    count such as pods, whose band it widens by half a unit: less than one pod from the expected value
+    is quantisation, not a deviation) and ``config.min_relative_excess`` of the expected value; it then
+    spans the whole stretch outside the band around that step."""
     d = deviation(actual, expected, lower, upper)
+    with np.errstate(invalid="ignore"):
+        beyond = np.where(actual >= expected, actual - upper, lower - actual)
+        significant = beyond >= np.maximum(config.min_relative_excess * np.abs(expected), min_excess)
     min_duration = config.min_duration_s if config.min_duration_s is not None else 3 * step_s
     runs: list[tuple[int, int, int]] = []  # (first, last deviating index, sign)
     open_sign, first, last = 0, -1, -1
@@ -97,12 +106,17 @@ def find_zones(service: str, metric: str, times_s: np.ndarray, step_s: float, ac
                 continue
             runs.append((first, last, open_sign))
             open_sign = 0
-        if abs(v) >= config.enter:
+        if abs(v) >= config.enter and significant[i]:
             open_sign, first, last = (1 if v > 0 else -1), i, i
     if open_sign:
         runs.append((first, last, open_sign))
     zones = []
     for first, last, sign in runs:
+        # the zone is the whole stretch outside the band: extend back over the steps already outside it
+        while first > 0 and np.isfinite(d[first - 1]) and sign * d[first - 1] >= config.enter:
+            first -= 1
+        if zones and first <= _index(times_s, zones[-1].end_s - step_s):
+            continue  # already inside the previous zone
         sl = slice(first, last + 1)
         excess = (actual[sl] - upper[sl]) if sign > 0 else (lower[sl] - actual[sl])
         excess = np.where(np.isfinite(excess), excess, 0.0)
@@ -146,13 +160,26 @@ class CascadeStep:
                 "start": iso_s(self.start_s), "lag_s": self.lag_s, "deviating_metrics": self.metrics}
 
 
+#: Metric kinds in resource-chain order (capacity -> utilisation -> latency -> errors): when metrics
+#: leave the band in the same step with the same onset, the one further upstream is named first.
+KIND_ORDER = (("pods", "replicas", "instances", "workers", "nodes", "tasks"),
+              ("cpu", "memory", "util", "saturation", "queue", "connections"),
+              ("latency", "duration", "_ms"),
+              ("error", "5xx", "fail", "timeout"))
+
+
+def kind_rank(metric: str) -> int:
+    name = metric.lower()
+    return next((i for i, words in enumerate(KIND_ORDER) if any(w in name for w in words)), len(KIND_ORDER))
+
+
 def zone_order(z: Zone, hint: tuple[str, str] | None = None) -> tuple:
     """Earliest start first; within a step, a zone of the ``hint`` (service, metric or route prefix:
     what trace-based RCA blamed), then the earlier onset (it was drifting out of the band already),
-    then the larger peak deviation."""
+    then the resource-chain kind (:data:`KIND_ORDER`), then the larger peak deviation."""
     hinted = hint is not None and z.service == hint[0] and (z.metric == hint[1] or
                                                             z.metric.startswith(hint[1] + " "))
-    return (z.start_s, not hinted, z.onset_s, -z.peak_deviation)
+    return (z.start_s, not hinted, z.onset_s, kind_rank(z.metric), -z.peak_deviation)
 
 
 def cascade(zones: list[Zone], hint: tuple[str, str] | None = None) -> list[CascadeStep]:
