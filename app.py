@@ -157,7 +157,7 @@ Simulation endpoints:
   POST /simulate/timeout?endpoint=/payment&duration=30000
   POST /simulate/clear
   GET  /simulate/status
-
+{simulator}
 Every response carries X-Trace-Id. Ctrl-C stops.
 ======================================================================"""
 
@@ -167,14 +167,25 @@ def aiops_banner(app: Flask) -> str:
     if not app.extensions.get("aiops"):
         return ""
     from aiops.api import ENDPOINTS
-    return "\nAIOps endpoints:\n" + "".join(f"  {line}\n" for line in ENDPOINTS)
+    from aiops.metrics_api import ENDPOINTS as METRICS_ENDPOINTS
+    return "\nAIOps endpoints:\n" + "".join(f"  {line}\n" for line in ENDPOINTS + METRICS_ENDPOINTS)
+
+
+def simulator_banner(app: Flask) -> str:
+    """The incident simulator's endpoint lines, when it is registered on ``app``."""
+    if not app.extensions.get("simulator"):
+        return ""
+    from simulation.api import ENDPOINTS
+    return ("\nIncident simulator (python -m simulation --list):\n"
+            + "".join(f"  {line}\n" for line in ENDPOINTS))
 
 
 def main() -> None:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "5000"))
     app = create_app()
-    print(BANNER.format(url=f"http://{host}:{port}", db=app.config["TELEMETRY_DB_PATH"], aiops=aiops_banner(app)),
+    print(BANNER.format(url=f"http://{host}:{port}", db=app.config["TELEMETRY_DB_PATH"], aiops=aiops_banner(app),
+                        simulator=simulator_banner(app)),
           flush=True)
     app.run(host=host, port=port, threaded=True)
 

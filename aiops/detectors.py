@@ -38,12 +38,15 @@ class Anomaly:
     baseline_rate_per_s: float = 0.0
     description: str = ""
     sample_errors: list[dict] = field(default_factory=list)
+    #: for pushed-metric anomalies (``aiops.metric_detect``): value, baseline, sigma; empty for spans
+    metric: dict = field(default_factory=dict)
 
     @property
     def key(self) -> SeriesKey:
         return (self.service, self.endpoint)
 
     def to_dict(self) -> dict:
+        extra = {"metric": self.metric} if self.metric else {}
         return {
             "type": self.type, "service": self.service, "endpoint": self.endpoint, "severity": self.severity,
             "baseline_ms": round(self.baseline_ms, 2), "current_ms": round(self.current_ms, 2),
@@ -52,7 +55,7 @@ class Anomaly:
             "baseline_error_ratio": round(self.baseline_error_ratio, 4),
             "rate_per_s": round(self.rate_per_s, 3), "baseline_rate_per_s": round(self.baseline_rate_per_s, 3),
             "description": self.description, "sample_errors": self.sample_errors,
-            "detected_at": self.detected_at,
+            "detected_at": self.detected_at, **extra,
         }
 
     @classmethod

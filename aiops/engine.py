@@ -14,6 +14,7 @@ from aiops.baseline import Baseline, batch_looks_anomalous, learn_rate, learn_re
 from aiops.config import AnalysisConfig
 from aiops.detectors import Anomaly, DetectionContext, detect_all
 from aiops.incidents import Change, auto_resolve, correlate
+from aiops.metric_detect import MetricDetectionConfig, judge_series, metric_findings
 from aiops.rca import DependencyGraph, Finding, analyse, build_trees, missing_callees
 from aiops.series import SeriesKey, aggregate, gave_up_waiting
 from aiops.store import AnalysisStore, new_owner_id
@@ -24,6 +25,8 @@ log = logging.getLogger("aiops")
 MAX_NEW_SPANS_PER_PASS = 50_000
 #: On the first pass over an existing store, learn from at most this much history.
 FIRST_PASS_LOOKBACK_S = 3600.0
+#: Most new pushed metric points one pass judges.
+MAX_NEW_METRICS_PER_PASS = 200_000
 
 
 @dataclass
@@ -70,11 +73,41 @@ class Analyzer:
     """Runs passes over one store with one config; ``notify(event, incident_json)``
     is called for opened, escalated and resolved incidents."""
 
-    def __init__(self, store: AnalysisStore, config: AnalysisConfig, notify=None, owner: str | None = None):
+    def __init__(self, store: AnalysisStore, config: AnalysisConfig, notify=None, owner: str | None = None,
+                 metric_detection: MetricDetectionConfig | None = MetricDetectionConfig()):
         self.store = store
         self.config = config
         self.notify = notify
         self.owner = owner or new_owner_id()
+        self.metric_detection = metric_detection  # None: pushed metrics are not judged
+
+    def judge_metrics(self, now_s: float) -> tuple[list, int | None]:
+        """Anomalies of the metric series that got points since the last pass, and
+        the row id to remember (None: nothing to remember)."""
+        store, cfg = self.store, self.metric_detection
+        if cfg is None:
+            return [], None
+        last_text = store.get_state("last_metric_id")
+        last_id = int(last_text) if last_text is not None else \
+            store.first_metric_id_since(now_s - FIRST_PASS_LOOKBACK_S)
+        rows = store.metric_rows_after(last_id, MAX_NEW_METRICS_PER_PASS)
+        if not rows:
+            return [], last_id if last_text is None else None
+        spans: dict[tuple[str, str], list[float]] = {}
+        for _, service, name, ts in rows:
+            lo_hi = spans.setdefault((service, name), [ts, ts])
+            lo_hi[0], lo_hi[1] = min(lo_hi[0], ts), max(lo_hi[1], ts)
+        new_ids = {row[0] for row in rows}
+        anomalies = []
+        for (service, name), (lo, hi) in sorted(spans.items()):
+            series = store.metric_series_rows(service, name, lo - cfg.history_s, max(hi, now_s))
+            new_from = next((i for i, (rowid, _) in enumerate(series) if rowid in new_ids), len(series))
+            if new_from > cfg.max_history_points:  # bound the replay: the detector warms up on 200
+                series, new_from = series[new_from - cfg.max_history_points:], cfg.max_history_points
+            anomaly = judge_series([p for _, p in series], new_from, now_s, cfg)
+            if anomaly is not None:
+                anomalies.append(anomaly)
+        return anomalies, rows[-1][0]
 
     def run_pass(self, now_s: float | None = None) -> PassResult:
         started = time.perf_counter()
@@ -111,6 +144,7 @@ class Analyzer:
             called_routes={callee for _, callee in graph.edges},
         )
         anomalies = detect_all(baselines, ctx)
+        metric_anomalies, metric_mark = self.judge_metrics(now_s)
         anomalous = {a.key for a in anomalies}
         slow_or_failing = {a.key for a in anomalies if not a.type.startswith("traffic")}
 
@@ -132,6 +166,8 @@ class Analyzer:
         single_service = len(services) <= 1
         slow_ms_of = {key: slow_threshold_ms(b, now_s, config) for key, b in baselines.items() if b.requests}
         findings = analyse(anomalies, trees, baselines, graph, slow_ms_of, single_service)
+        if metric_anomalies:
+            findings = metric_findings(metric_anomalies, findings)
         open_incidents = store.open_incidents()
         history_keys = {f.root_cause for f in findings}
         since = now_s - config.recurrence_days * 86400
@@ -148,6 +184,8 @@ class Analyzer:
             elif last_id_text is None:
                 store.set_state("last_span_id", last_id)
             store.set_state("last_pass_at", now_s)
+            if metric_mark is not None:
+                store.set_state("last_metric_id", metric_mark)
 
         if self.notify is not None:
             for change in changes:
@@ -157,7 +195,7 @@ class Analyzer:
                     except Exception:  # notifications never break analysis
                         log.warning("aiops: notification failed", exc_info=True)
         result = PassResult(now_s, (time.perf_counter() - started) * 1000.0, len(window), len(new),
-                            anomalies, findings, changes)
+                            anomalies + metric_anomalies, findings, changes)
         if anomalies:
             log.info("aiops: %d anomalies, %d incident changes in %.1f ms", len(anomalies), len(changes),
                      result.duration_ms)

@@ -137,9 +137,10 @@ class AIOps:
     def init_app(self, app) -> None:
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("AIOps is already initialised on this app")
+        from aiops.metrics_api import METRICS_CONFIG, make_metrics_blueprint, metric_detection_config
         from aiops.notify import WEBHOOK_CONFIG, WebhookNotifier
 
-        settings = read_config(app, EXTENSION_CONFIG + ANALYSIS_CONFIG + WEBHOOK_CONFIG)
+        settings = read_config(app, EXTENSION_CONFIG + ANALYSIS_CONFIG + WEBHOOK_CONFIG + METRICS_CONFIG)
         if not settings["AIOPS_ENABLED"]:
             app.extensions[EXTENSION_KEY] = None
             return
@@ -150,12 +151,14 @@ class AIOps:
         config = analysis_config(settings)
         store = AnalysisStore(db_path)
         notifier = WebhookNotifier.from_config(settings) if settings["AIOPS_WEBHOOK_URLS"] else None
-        analyzer = Analyzer(store, config, notify=notifier.notify if notifier else None)
+        analyzer = Analyzer(store, config, notify=notifier.notify if notifier else None,
+                            metric_detection=metric_detection_config(settings))
         state = AIOpsState(settings=settings, config=config, store=store, analyzer=analyzer, notifier=notifier,
                            api_key=settings["AIOPS_API_KEY"], app_ref=app)
         app.extensions[EXTENSION_KEY] = state
         from aiops.api import make_blueprint
         app.register_blueprint(make_blueprint())
+        app.register_blueprint(make_metrics_blueprint(settings["AIOPS_METRICS_MAX_BATCH"]))
         from aiops.replay.config import REPLAY_CONFIG
         from aiops.replay_api import make_replay_blueprint
         settings.update(read_config(app, REPLAY_CONFIG))

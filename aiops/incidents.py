@@ -22,7 +22,8 @@ SEVERITY_RANK = {"medium": 1, "high": 2, "critical": 3}
 OPEN_STATUSES = ("active", "acknowledged")
 STATUSES = ("active", "acknowledged", "resolved")
 _TITLES = {"latency_anomaly": "Latency spike", "error_spike": "Error spike", "timeout": "Timeouts",
-           "traffic_surge": "Traffic surge", "traffic_drop": "Traffic drop"}
+           "traffic_surge": "Traffic surge", "traffic_drop": "Traffic drop",
+           "metric_spike": "Metric spike", "metric_drop": "Metric drop"}
 
 
 def iso(epoch_s: float | None) -> str | None:

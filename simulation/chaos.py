@@ -45,7 +45,7 @@ __all__ = ["CHAOS_CONFIG", "FAULT_TYPES", "Chaos", "ChaosInputError", "InjectedF
 
 EXTENSION_KEY = "chaos"
 FAULT_TYPES = ("delay", "error", "timeout")  # also the order they apply in
-EXCLUDED_PREFIXES = ("/simulate", "/aiops")
+EXCLUDED_PREFIXES = ("/simulate", "/aiops", "/api/v1/simulator")
 MAX_EXPIRES_IN_S = 366 * 24 * 3600  # one year: keeps expires_at a valid date
 _MUTATING_ROUTES = ("delay", "error", "timeout", "clear")
 _WRONG_METHODS = ["GET", "PUT", "DELETE", "PATCH"]
@@ -288,7 +288,8 @@ class Chaos:
         register the /simulate blueprint, the hook and the InjectedFault handler."""
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("Chaos is already initialised on this app")
-        settings = read_config(app, CHAOS_CONFIG)
+        from simulation.api import SIMULATOR_CONFIG, register_simulator
+        settings = read_config(app, CHAOS_CONFIG + SIMULATOR_CONFIG)
         if settings["AIOPS_CHAOS_TIMEOUT_DEFAULT_MS"] > settings["AIOPS_CHAOS_MAX_DURATION_MS"]:
             raise ValueError(
                 "AIOPS_CHAOS_TIMEOUT_DEFAULT_MS must not exceed AIOPS_CHAOS_MAX_DURATION_MS "
@@ -302,6 +303,7 @@ class Chaos:
         app.register_blueprint(_make_blueprint())
         app.before_request(state.apply_faults)
         app.register_error_handler(InjectedFault, _handle_injected_fault)
+        register_simulator(app, settings)  # /api/v1/simulator/*: scenarios drive these faults
 
     # -- Python API (same validation as the HTTP API) ------------------------
 

@@ -46,7 +46,7 @@ TELEMETRY_CONFIG = (
     ConfigKey("TELEMETRY_DB_PATH", lambda app: os.path.join(app.instance_path, "telemetry.db"), as_str(),
               "file path", "SQLite file of the span store; default: telemetry.db in the app's instance folder."),
     ConfigKey("TELEMETRY_EXCLUDE_PATHS",
-              (r"^/aiops/", r"^/simulate/", r"^/metrics$", r"^/static/", r"^/favicon\.ico$"),
+              (r"^/aiops/", r"^/simulate/", r"^/api/v1/simulator/", r"^/metrics$", r"^/static/", r"^/favicon\.ico$"),
               as_regex_list, "list of regexes",
               "Paths (searched with re.search) that are not recorded. From the environment: comma-separated."),
     ConfigKey("TELEMETRY_SAMPLE_RATE", 1.0, as_number(0.0, 1.0), "ratio in [0, 1]",

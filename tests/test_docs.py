@@ -5,13 +5,16 @@ from pathlib import Path
 import pytest
 
 from aiops.config import ANALYSIS_CONFIG, EXTENSION_CONFIG
+from aiops.metrics_api import METRICS_CONFIG
 from aiops.notify import WEBHOOK_CONFIG
 from app import DEMO_CONFIG
+from simulation.api import SIMULATOR_CONFIG
 from simulation.chaos import CHAOS_CONFIG
 from telemetry.extension import TELEMETRY_CONFIG
 
 ALL_KEYS = sorted({k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *DEMO_CONFIG, *ANALYSIS_CONFIG,
-                                    *EXTENSION_CONFIG, *WEBHOOK_CONFIG)})
+                                    *EXTENSION_CONFIG, *WEBHOOK_CONFIG, *METRICS_CONFIG,
+                                    *SIMULATOR_CONFIG)})
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -33,13 +36,21 @@ def test_ci_runs_the_readme_test_command():
     assert test_command in (ROOT / ".ci" / "run").read_text()
 
 
-def test_every_aiops_endpoint_has_a_curl_example():
+def _endpoint_lists():
     from aiops.api import ENDPOINTS
+    from aiops.metrics_api import ENDPOINTS as METRICS_ENDPOINTS
+    from simulation.api import ENDPOINTS as SIMULATOR_ENDPOINTS
+    return [ENDPOINTS, METRICS_ENDPOINTS, SIMULATOR_ENDPOINTS]
+
+
+@pytest.mark.parametrize("endpoints", _endpoint_lists())
+def test_every_aiops_endpoint_has_a_curl_example(endpoints):
+    ENDPOINTS = endpoints
     curl_lines = [line for line in README.splitlines() if line.startswith("curl")]
     for endpoint in ENDPOINTS:
         method, path = endpoint.split()[:2]
         pattern = re.escape(path.split("?")[0]).replace(re.escape("<id>"), "[^/ ]+")
-        pattern = pattern.replace(re.escape("<trace_id>"), "[0-9a-f]{32}")
+        pattern = pattern.replace(re.escape("<trace_id>"), "[0-9a-f]{32}").replace(re.escape("<sim_id>"), "[^/ ]+")
         matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|$)", line)
                     and (method == "GET" or "-X POST" in line)]
         assert matching, f"no curl example for {endpoint}"
