@@ -15,6 +15,7 @@ from flask import Flask
 from aiops import AIOps
 from aiops.config import AnalysisConfig
 from aiops.engine import Analyzer
+from aiops.metrics import MetricPoint
 from aiops.store import AnalysisStore
 from aiops.synthetic import Fault, as_row, generate, replay, shop_routes
 from telemetry.store import _INSERT, connect
@@ -45,6 +46,9 @@ def stored(tmp_path_factory):
     write([as_row(s) for s in early])
     traffic.spans = traffic.spans[len(early):]
     analyzer = Analyzer(store, AnalysisConfig())
+    # pushed metrics: the payment pool runs 4 workers, and 1 while the fault lasts
+    store.insert_metrics([MetricPoint(t, "shop", "payment_workers", 1.0 if FAULT[0] <= t < FAULT[1] else 4.0,
+                                      {"pool": "payment"}) for t in range(int(T0), int(T0 + DURATION_S), 30)])
     replay(traffic, write, analyzer.run_pass, start, T0 + DURATION_S, 10.0)
     store.release_lock(analyzer.owner)
     conn.close()
@@ -85,6 +89,9 @@ def test_replay_json_over_http(stored, server):
     # the fault added 300 ms to /payment from FAULT[0]: the zone starts within a step of it
     from aiops.replay.data import parse_time
     assert abs(parse_time(zone["start"]) - FAULT[0]) <= 120 and zone["peak_ratio"] > 2
+    workers = [z for z in body["zones"] if z["metric"] == "payment_workers"]
+    assert [(z["direction"], z["peak_actual"], round(z["peak_expected"])) for z in workers] == [("below", 1.0, 4)]
+    assert abs(parse_time(workers[0]["start"]) - FAULT[0]) <= 60
     # both latencies leave the band in the same minute; the engine's trace-based root cause breaks the tie
     assert (body["candidate_cause"]["service"], body["candidate_cause"]["metric"]) == ("shop", "/payment latency_p95_ms"), body["zones"]
     # no zero traffic is invented after the last stored span
