@@ -7,6 +7,7 @@ import pytest
 from aiops.config import ANALYSIS_CONFIG, EXTENSION_CONFIG
 from aiops.metrics_api import METRICS_CONFIG
 from aiops.notify import WEBHOOK_CONFIG
+from aiops.replay.config import REPLAY_CONFIG
 from app import DEMO_CONFIG
 from simulation.api import SIMULATOR_CONFIG
 from simulation.chaos import CHAOS_CONFIG
@@ -14,7 +15,7 @@ from telemetry.extension import TELEMETRY_CONFIG
 
 ALL_KEYS = sorted({k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *DEMO_CONFIG, *ANALYSIS_CONFIG,
                                     *EXTENSION_CONFIG, *WEBHOOK_CONFIG, *METRICS_CONFIG,
-                                    *SIMULATOR_CONFIG)})
+                                    *SIMULATOR_CONFIG, *REPLAY_CONFIG)})
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -39,8 +40,9 @@ def test_ci_runs_the_readme_test_command():
 def _endpoint_lists():
     from aiops.api import ENDPOINTS
     from aiops.metrics_api import ENDPOINTS as METRICS_ENDPOINTS
+    from aiops.replay_api import ENDPOINTS as REPLAY_ENDPOINTS
     from simulation.api import ENDPOINTS as SIMULATOR_ENDPOINTS
-    return [ENDPOINTS, METRICS_ENDPOINTS, SIMULATOR_ENDPOINTS]
+    return [ENDPOINTS, METRICS_ENDPOINTS, SIMULATOR_ENDPOINTS, REPLAY_ENDPOINTS]
 
 
 @pytest.mark.parametrize("endpoints", _endpoint_lists())

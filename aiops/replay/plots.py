@@ -89,7 +89,7 @@ def timeline_png(result: ReplayResult) -> bytes:
                 ax.plot([_dt(z.start_s), _dt(z.end_s)], [y, y], lw=3, color=color, solid_capstyle="butt")
         if cause is not None and cause.service == service:
             ax.axvline(_dt(cause.start_s), color=_ABOVE, lw=1.2, ls=":")
-            ax.annotate(f"first deviation: {cause.metric} {cause.direction}", (_dt(cause.start_s), 7.5),
+            ax.annotate(f"first deviation: {cause.metric} {cause.direction}", (_dt(cause.start_s), 5.5),
                         fontsize=7, color=_ABOVE, xytext=(4, 0), textcoords="offset points")
         step = next((c for c in result.cascade if c.service == service), None)
         suffix = "" if step is None else f" (cascade #{result.cascade.index(step) + 1}, +{step.lag_s / 60:g} min)"
