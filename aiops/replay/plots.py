@@ -1,4 +1,4 @@
-"""Replay plots with matplotlib (Agg backend, no display needed): PNG bytes.
+"""Replay plots with matplotlib (Agg canvas, no display, no pyplot): PNG bytes.
 
 ``metric_png``: one metric: expected band, expected line, actual line, shaded
 deviation zones (red above the band, blue below) and the incident window.
@@ -19,12 +19,14 @@ from aiops.replay.zones import deviation
 _ABOVE, _BELOW, _INCIDENT = "#d62728", "#1f77b4", "#7f7f7f"
 
 
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg", force=False)
+def _figure(**kwargs):
+    """A Figure on its own Agg canvas: no pyplot, so no global state shared between request threads."""
     import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
-    return plt, mdates
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig, mdates
 
 
 def _dates(times_s: np.ndarray) -> list[datetime]:
@@ -35,10 +37,9 @@ def _dt(t: float) -> datetime:
     return datetime.fromtimestamp(t, timezone.utc)
 
 
-def _png(fig, plt) -> bytes:
+def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -49,8 +50,8 @@ def _axis_times(ax, mdates) -> None:
 
 def metric_png(result: ReplayResult, metric: MetricReplay) -> bytes:
     """One metric's replay as PNG bytes."""
-    plt, mdates = _plt()
-    fig, ax = plt.subplots(figsize=(9, 3.2))
+    fig, mdates = _figure(figsize=(9, 3.2))
+    ax = fig.subplots()
     x = _dates(metric.times_s)
     f = metric.forecast
     ax.fill_between(x, f.lower, f.upper, color="#2ca02c", alpha=0.2, label=f"expected band ({f.backtest.nominal_coverage:.0%})")
@@ -65,17 +66,18 @@ def metric_png(result: ReplayResult, metric: MetricReplay) -> bytes:
     ax.set_xlabel("UTC")
     _axis_times(ax, mdates)
     ax.legend(fontsize=7, loc="upper left", ncol=4)
-    return _png(fig, plt)
+    return _png(fig)
 
 
 def timeline_png(result: ReplayResult) -> bytes:
     """The combined timeline across services as PNG bytes."""
-    plt, mdates = _plt()
+    import matplotlib
     services = list(dict.fromkeys([c.service for c in result.cascade] + [m.service for m in result.metrics]))
-    fig, axes = plt.subplots(len(services), 1, figsize=(9, 1.9 * len(services) + 0.6), sharex=True, squeeze=False)
+    fig, mdates = _figure(figsize=(9, 1.9 * len(services) + 0.6))
+    axes = fig.subplots(len(services), 1, sharex=True, squeeze=False)
     cause = result.cascade[0] if result.cascade else None
     inc = result.incident
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, service in zip(axes[:, 0], services):
         ax.axvspan(_dt(inc.start_s), _dt(inc.end_s), color=_INCIDENT, alpha=0.12)
         ax.axhspan(-1, 1, color="#2ca02c", alpha=0.12)
@@ -100,4 +102,4 @@ def timeline_png(result: ReplayResult) -> bytes:
         _axis_times(ax, mdates)
     axes[-1, 0].set_xlabel("UTC (grey: incident; green: expected band; bars: deviation zones)")
     fig.suptitle(f"Resilience replay {inc.incident_id}", fontsize=10)
-    return _png(fig, plt)
+    return _png(fig)
