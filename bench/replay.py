@@ -19,7 +19,14 @@ start within 2 minutes before to 10 minutes after the stall), how many of the
 4 stacks put checkout after inventory, and the share of metric-minutes in a
 zone when the same day is replayed without a stall (false deviation).
 
-    .venv/bin/python bench/replay.py [--repeat 3] [--json]
+With ``--store-hours H`` it instead measures reading a stored incident's
+history: H hours of seeded shop traffic (``aiops.synthetic``, /checkout at
+2 requests/s, three spans each) written into a SQLite span store in a
+temporary directory, rolled up per minute by ``aiops.replay.source.span_series``
+(the store's ``window_spans`` an hour at a time, ``aiops.series.aggregate``
+per minute), and prints µs per span.
+
+    .venv/bin/python bench/replay.py [--repeat 3] [--json] [--store-hours H]
 """
 from __future__ import annotations
 
@@ -77,11 +84,42 @@ def zone_share(result) -> float:
     return sum(z.duration_s for z in result.zones) / STEP_S / sum(len(m.times_s) for m in result.metrics)
 
 
+def store_rollup(hours: float) -> int:
+    import tempfile
+
+    from aiops.replay.source import span_series
+    from aiops.store import AnalysisStore
+    from aiops.synthetic import as_row, generate as traffic, shop_routes
+    from telemetry.store import _INSERT, connect
+
+    t0 = 1_800_000_000.0
+    spans = traffic(shop_routes(), {("shop", "/checkout"): 2.0}, t0, hours * 3600, seed=1).spans
+    with tempfile.TemporaryDirectory() as tmp:
+        db = f"{tmp}/t.db"
+        conn = connect(db)
+        conn.execute("BEGIN")
+        conn.executemany(_INSERT, [as_row(x) for x in spans])
+        conn.execute("COMMIT")
+        conn.close()
+        store = AnalysisStore(db)
+        keys = {("shop", "/checkout"), ("shop", "/payment"), ("shop", "/inventory")}
+        started = time.perf_counter()
+        series = span_series(store, keys, t0, t0 + hours * 3600, STEP_S)
+        elapsed = time.perf_counter() - started
+        store.close()
+    print(f"{len(spans)} spans over {hours:g} h rolled up into {len(series)} series of 1-minute points in "
+          f"{elapsed:.2f} s: {elapsed / len(spans) * 1e6:.1f} µs per span")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per method (median reported)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--store-hours", type=float, default=None, help="measure the store roll-up instead")
     args = parser.parse_args()
+    if args.store_hours:
+        return store_rollup(args.store_hours)
     import sklearn.ensemble  # noqa: F401  (import cost outside the clock)
 
     series, meta, truths = dataset(stall=True)

@@ -15,8 +15,8 @@ CSV formats (a header row is required):
     long format ``timestamp,service,metric,value``; a two-column
     ``timestamp,value`` file is one metric (``default_service``/``value``).
 
-A name ending in ``.gz`` is read through gzip. Every bad row raises :class:`ReplayInputError` naming the file, the line and
-the column.
+A name ending in ``.gz`` is read through gzip. Every bad row raises
+:class:`ReplayInputError` naming the file, the line and the column.
 """
 from __future__ import annotations
 

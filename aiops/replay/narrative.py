@@ -60,7 +60,8 @@ def replay_facts(result: ReplayResult) -> dict:
         by_key.setdefault((z.service, z.metric), []).append(z)
     cascade = []
     for step in result.cascade:
-        z = next(z for z in result.zones if (z.service, z.metric, z.start_s) == (step.service, step.metric, step.start_s))
+        z = next(z for z in result.zones
+                 if (z.service, z.metric, z.start_s) == (step.service, step.metric, step.start_s))
         cascade.append({**_zone_fact(z, _is_capacity(z.metric)), "lag_s": step.lag_s,
                         "deviating_metrics": step.metrics})
     zones = [_zone_fact(z, _is_capacity(z.metric)) for z in result.zones if (z.service, z.metric) not in drivers]
@@ -69,7 +70,8 @@ def replay_facts(result: ReplayResult) -> dict:
                  "duration_min": round(b.duration_s / 60, 1), "worst_actual": _num(b.worst_actual),
                  "expected_at_worst": _num(b.expected_at_worst)} for b in result.breaches]
     trust = [{"service": m.service, "metric": m.metric, "trust": m.forecast.backtest.trust,
-              "mape_ratio": None if m.forecast.backtest.mape_ratio is None else round(m.forecast.backtest.mape_ratio, 3),
+              "mape_ratio": None if m.forecast.backtest.mape_ratio is None
+              else round(m.forecast.backtest.mape_ratio, 3),
               "coverage_ratio": round(m.forecast.backtest.coverage_ratio, 3)} for m in result.metrics]
     insights = []
     if cascade:

@@ -54,7 +54,8 @@ def metric_png(result: ReplayResult, metric: MetricReplay) -> bytes:
     ax = fig.subplots()
     x = _dates(metric.times_s)
     f = metric.forecast
-    ax.fill_between(x, f.lower, f.upper, color="#2ca02c", alpha=0.2, label=f"expected band ({f.backtest.nominal_coverage:.0%})")
+    ax.fill_between(x, f.lower, f.upper, color="#2ca02c", alpha=0.2,
+                    label=f"expected band ({f.backtest.nominal_coverage:.0%})")
     ax.plot(x, f.expected, color="#2ca02c", lw=1.2, ls="--", label="expected")
     ax.plot(x, metric.actual, color="black", lw=1.3, label="actual")
     inc = result.incident

@@ -138,7 +138,8 @@ def test_min_duration_drops_blips_and_a_direction_flip_starts_a_new_zone():
 def test_cascade_orders_services_by_first_deviation():
     t, a, e, lo, hi = _band([10, 10, 13, 13, 13, 13, 13, 10])
     late_t = t + 3 * STEP
-    zones = (find_zones("c", "latency", late_t, STEP, a, e, lo, hi) + find_zones("b", "pods", t, STEP, 20 - a, e, lo, hi)
+    zones = (find_zones("c", "latency", late_t, STEP, a, e, lo, hi)
+             + find_zones("b", "pods", t, STEP, 20 - a, e, lo, hi)
              + find_zones("b", "cpu", t + STEP, STEP, a, e, lo, hi))
     steps = cascade(zones)
     assert [(s.service, s.metric, s.direction, s.lag_s) for s in steps] == [("b", "pods", "below", 0.0),

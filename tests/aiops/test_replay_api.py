@@ -93,7 +93,8 @@ def test_replay_json_over_http(stored, server):
     assert [(z["direction"], z["peak_actual"], round(z["peak_expected"])) for z in workers] == [("below", 1.0, 4)]
     assert abs(parse_time(workers[0]["start"]) - FAULT[0]) <= 60
     # both latencies leave the band in the same minute; the engine's trace-based root cause breaks the tie
-    assert (body["candidate_cause"]["service"], body["candidate_cause"]["metric"]) == ("shop", "/payment latency_p95_ms"), body["zones"]
+    cause = body["candidate_cause"]
+    assert (cause["service"], cause["metric"]) == ("shop", "/payment latency_p95_ms"), body["zones"]
     # no zero traffic is invented after the last stored span
     assert not [z for z in body["zones"] if z["metric"].endswith("requests_per_s") and z["direction"] == "below"]
     assert body["window"]["history_s"] >= 3 * 3600 and body["window"]["step_s"] == 60
