@@ -57,7 +57,14 @@ def run_replay_cmd(args: argparse.Namespace) -> int:
             if result is None:
                 raise UsageError(f"incident {args.incident} not found (list them with: python -m aiops incidents "
                                  "--status all)")
-    except (ReplayInputError, InsufficientHistory) as exc:
+    except InsufficientHistory as exc:
+        hint = "" if any(csv_args) else (
+            f"; history is what the store holds before the replay window, which starts AIOPS_REPLAY_MARGIN_S="
+            f"{settings['AIOPS_REPLAY_MARGIN_S']:g} s before the incident, on a grid of AIOPS_REPLAY_STEP_S="
+            f"{settings['AIOPS_REPLAY_STEP_S']:g} s (AIOPS_REPLAY_MIN_HISTORY_POINTS="
+            f"{settings['AIOPS_REPLAY_MIN_HISTORY_POINTS']} points needed)")
+        raise UsageError(f"{exc}{hint}") from None
+    except ReplayInputError as exc:
         raise UsageError(str(exc)) from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None

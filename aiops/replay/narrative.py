@@ -104,7 +104,7 @@ def replay_facts(result: ReplayResult) -> dict:
                      "date": datetime.fromtimestamp(inc.start_s, timezone.utc).strftime("%Y-%m-%d"),
                      "services": inc.services, "slas": [s.label() for s in inc.slas]},
         "window": {"start_hhmm": _hhmm(result.window_start_s), "end_hhmm": _hhmm(result.window_end_s),
-                   "history_days": round((result.window_start_s - result.history_start_s) / 86400, 1),
+                   "history_days": round((result.window_start_s - result.history_start_s) / 86400, 2),
                    "step_s": result.step_s},
         "model": {"name": _METHOD_NAMES.get(result.method, result.method),
                   "coverage": result.metrics[0].forecast.backtest.nominal_coverage if result.metrics else None,
@@ -139,6 +139,14 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _ratio(v) -> str:
+    return "n/a" if v is None else f"{_fmt(v)}x"
+
+
+def _history(days: float) -> str:
+    return f"{_fmt(days)} days" if days >= 2 else f"{_fmt(round(days * 24, 1))} hours"
+
+
 def _expected_vs_actual(z: dict) -> str:
     """"inventory should have had ~6 pods; it stayed at 2" / "checkout's latency_p95_ms rose 4.6x"."""
     if z["capacity"]:
@@ -160,7 +168,7 @@ def write_narrative(facts: dict) -> str:
         lines += [f"*{inc['title']}*", ""]
     lines += [f"Incident {inc['start_hhmm']}–{inc['end_hhmm']} UTC on {inc['date']} "
               f"(services: {', '.join(inc['services'])}). Replayed {win['start_hhmm']}–{win['end_hhmm']} "
-              f"against a model trained on {_fmt(win['history_days'])} days of history before it.", ""]
+              f"against a model trained on {_history(win['history_days'])} of history before it.", ""]
     lines += ["## What should have happened, and what did", ""]
     cascade = facts["cascade"]
     if not cascade:
@@ -184,12 +192,12 @@ def write_narrative(facts: dict) -> str:
         for z in facts["zones"]:
             lines.append(f"| {z['service']} | {z['metric']} | {z['direction']} band | {z['start_hhmm']} | "
                          f"{z['end_hhmm']} | {_fmt(z['expected_at_peak'])} | {_fmt(z['actual_at_peak'])} | "
-                         f"{_fmt(z['peak_ratio'])}x | {_fmt(z['integrated_excess'])} |")
+                         f"{_ratio(z['peak_ratio'])} | {_fmt(z['integrated_excess'])} |")
         lines.append("")
     if facts["load_deviations"]:
         lines += ["Load itself was unusual: " + "; ".join(
             f"{z['service']} {z['metric']} {z['direction']} its band {z['start_hhmm']}–{z['end_hhmm']} "
-            f"(peak {_fmt(z['peak_ratio'])}x expected)" for z in facts["load_deviations"]) + ".", ""]
+            f"(peak {_ratio(z['peak_ratio'])} expected)" for z in facts["load_deviations"]) + ".", ""]
     lines += ["## SLA breaches", ""]
     if not inc["slas"]:
         lines += ["No SLA was given for this incident.", ""]
@@ -251,7 +259,7 @@ def _insight(item: dict) -> str | None:
                 "breach was caused by the deviation, not by normal load.")
     if kind == "unusual_load":
         return "Load left its expected band (" + "; ".join(
-            f"{s} {m} {d}, {_fmt(r)}x" for s, m, d, r in item["zones"]) + "): review capacity planning for it."
+            f"{s} {m} {d}, {_ratio(r)}" for s, m, d, r in item["zones"]) + "): review capacity planning for it."
     if kind == "low_trust":
         return ("Treat the replay of " + ", ".join(item["metrics"]) + " with care: its backtest error or "
                 "coverage is poor (more or cleaner history helps).")
