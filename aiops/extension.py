@@ -141,6 +141,8 @@ class AIOps:
         from aiops.notify import WEBHOOK_CONFIG, WebhookNotifier
 
         settings = read_config(app, EXTENSION_CONFIG + ANALYSIS_CONFIG + WEBHOOK_CONFIG + METRICS_CONFIG)
+        from aiops.replay.config import REPLAY_CONFIG
+        settings.update(read_config(app, REPLAY_CONFIG))
         if not settings["AIOPS_ENABLED"]:
             app.extensions[EXTENSION_KEY] = None
             return
@@ -159,9 +161,7 @@ class AIOps:
         from aiops.api import make_blueprint
         app.register_blueprint(make_blueprint())
         app.register_blueprint(make_metrics_blueprint(settings["AIOPS_METRICS_MAX_BATCH"]))
-        from aiops.replay.config import REPLAY_CONFIG
         from aiops.replay_api import make_replay_blueprint
-        settings.update(read_config(app, REPLAY_CONFIG))
         app.register_blueprint(make_replay_blueprint())
         if settings["AIOPS_SCHEDULER"]:
             SCHEDULER.add(self.job_id(app), state.background_pass, config.interval_s)

@@ -275,3 +275,19 @@ def test_model_config_is_validated():
         ZoneConfig(enter=1.0, exit=2.0)
     with pytest.raises(ValueError, match="no metric series"):
         run_replay(IncidentMeta("x", 0.0, 60.0, ["a"]), [])
+
+
+def test_methods_are_a_registry_and_the_peer_runs_on_the_same_rows(sample):
+    from aiops.replay.model import FORECASTERS
+    with pytest.raises(ValueError, match="unknown replay method 'arima'; valid: gradient_boosting, seasonal_quantile"):
+        ModelConfig(method="arima")
+    series, incident, truth, ours = sample
+    peer = run_replay(incident, series, ReplayConfig(model=ModelConfig(method="seasonal_quantile")))
+    assert set(FORECASTERS) == {"gradient_boosting", "seasonal_quantile"} and peer.method == "seasonal_quantile"
+    for m in peer.metrics:
+        mine = ours.metric(*m.key).forecast.backtest
+        assert m.forecast.backtest.points == mine.points  # the same held-out rows
+        assert m.forecast.regressors == []
+    assert _zones_of(peer, *truth.cause) and [c.service for c in peer.cascade] == truth.cascade
+    lat = ours.metric("inventory", "latency_p95_ms").forecast.backtest
+    assert lat.mape_ratio < peer.metric("inventory", "latency_p95_ms").forecast.backtest.mape_ratio

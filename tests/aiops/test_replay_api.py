@@ -141,6 +141,8 @@ def test_replay_errors(stored, server, live_server):
 def test_replay_config_is_validated(stored):
     with pytest.raises(ValueError, match="AIOPS_REPLAY_COVERAGE must be a number within"):
         make_app(stored[0], AIOPS_REPLAY_COVERAGE=2)
+    with pytest.raises(ValueError, match="AIOPS_REPLAY_METHOD must be one of: gradient_boosting, seasonal_quantile"):
+        make_app(stored[0], AIOPS_REPLAY_METHOD="prophet")
 
 
 def cli(*args):
