@@ -10,7 +10,7 @@ CSV formats (a header row is required):
     seconds; ``services`` is separated by ``;`` or ``|``; ``expected_slas``
     (optional column) is ``;``-separated ``service:metric<=value`` or
     ``service:metric>=value`` (``metric<=value`` applies to every listed
-    service that has the metric).
+    service that has the metric; so does ``*:metric<=value``).
 ``historical_baseline.csv``, ``actual_metrics.csv``
     long format ``timestamp,service,metric,value``; a two-column
     ``timestamp,value`` file is one metric (``default_service``/``value``).
@@ -114,7 +114,8 @@ def parse_slas(text: str) -> list[SLA]:
         if m is None or value is None or not math.isfinite(value):
             raise ValueError(f"SLA {part.strip()!r} is not service:metric<=number or service:metric>=number")
         op = "<=" if m["op"] in ("<=", "<") else ">="
-        out.append(SLA(m["service"].strip() if m["service"] else None, m["metric"].strip(), op, value))
+        service = m["service"].strip() if m["service"] else None
+        out.append(SLA(None if service == "*" else service, m["metric"].strip(), op, value))
     return out
 
 

@@ -291,3 +291,24 @@ def test_methods_are_a_registry_and_the_peer_runs_on_the_same_rows(sample):
     assert _zones_of(peer, *truth.cause) and [c.service for c in peer.cascade] == truth.cascade
     lat = ours.metric("inventory", "latency_p95_ms").forecast.backtest
     assert lat.mape_ratio < peer.metric("inventory", "latency_p95_ms").forecast.backtest.mape_ratio
+
+
+def test_two_column_files_replay_as_one_metric(tmp_path, sample):
+    from aiops.replay.report import replay_from_csv
+    series, incident, truth, _ = sample
+    latency = next(s for s in series if s.key == ("checkout", "latency_p95_ms"))
+    cut = incident.start_s - 1800
+    for name, keep in (("baseline.csv", latency.timestamps_s < cut), ("actual.csv", latency.timestamps_s >= cut)):
+        rows = [f"{int(t)},{v}" for t, v in zip(latency.timestamps_s[keep], latency.values[keep])]
+        (tmp_path / name).write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    meta = IncidentMeta("INC-2", incident.start_s, incident.end_s, ["checkout"],
+                        [SLA(None, "value", "<=", 250.0)])
+    write_incidents_csv(str(tmp_path / "meta.csv"), [meta])
+    result = replay_from_csv(str(tmp_path / "meta.csv"), str(tmp_path / "baseline.csv"), str(tmp_path / "actual.csv"))
+    assert [m.key for m in result.metrics] == [("checkout", "value")]
+    (zone,) = [z for z in result.zones if z.direction == "above"]
+    assert truth.stall_start_s <= zone.start_s <= truth.stall_start_s + 600 and zone.peak_ratio > 3
+    assert result.breaches and result.breaches[0].sla == "checkout:value<=250"
+    with pytest.raises(ReplayInputError, match="no incident 'INC-9'"):
+        replay_from_csv(str(tmp_path / "meta.csv"), str(tmp_path / "baseline.csv"), str(tmp_path / "actual.csv"),
+                        "INC-9")
