@@ -11,6 +11,8 @@ them there.
     Read a span store's incidents, or run one analysis pass (see aiops.cli).
 ``narrative``, ``brief``, ``postmortem``, ``comms``
     Write an incident's documents (see llm.cli).
+``replay``
+    Resilience replay of an incident from the store or CSV files (see aiops.replay.cli).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from typing import Callable
 
 from aiops.cli import UsageError, add_analyze, add_incidents, run_analyze, run_incidents
 from aiops.online import DETECTOR_NAME, DetectorConfig, OnlineDetector
+from aiops.replay.cli import add_replay, run_replay_cmd
 
 
 # -- detect ------------------------------------------------------------------
@@ -119,6 +122,7 @@ COMMANDS: dict[str, Command] = {
     "detect": (_add_detect, _run_detect, "flag anomalies in a CSV series with the online detector"),
     "incidents": (add_incidents, run_incidents, "list incidents of a span store, or show one"),
     "analyze": (add_analyze, run_analyze, "run one analysis pass over a span store now"),
+    "replay": (add_replay, run_replay_cmd, "resilience replay of an incident: expected vs actual, zones, plots"),
 }
 from llm.cli import command as _document_command  # noqa: E402  (llm imports aiops.cli)
 

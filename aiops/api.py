@@ -30,9 +30,10 @@ def all_endpoints() -> list[str]:
     the 404 answer, the demo banner and the docs test."""
     from aiops.alerts_api import ENDPOINTS as ALERTS
     from aiops.metrics_api import ENDPOINTS as METRICS
+    from aiops.replay_api import ENDPOINTS as REPLAY
     from aiops.slo_api import ENDPOINTS as SLO
     from llm.api import ENDPOINTS as DOCUMENTS
-    return ENDPOINTS + DOCUMENTS + METRICS + SLO + ALERTS
+    return ENDPOINTS + DOCUMENTS + REPLAY + METRICS + SLO + ALERTS
 
 
 def health(error_ratio: float, latency_ratio: float) -> dict:

@@ -174,9 +174,11 @@ class AIOps:
             raise RuntimeError("AIOps is already initialised on this app")
         from aiops.metrics_api import METRICS_CONFIG, make_metrics_blueprint, metric_detection_config
         from aiops.notify import WEBHOOK_CONFIG, WebhookNotifier
+        from aiops.replay.config import REPLAY_CONFIG
         from llm import LLM_CONFIG, LLMWriter
 
-        settings = read_config(app, EXTENSION_CONFIG + ANALYSIS_CONFIG + WEBHOOK_CONFIG + LLM_CONFIG + METRICS_CONFIG)
+        settings = read_config(app, EXTENSION_CONFIG + ANALYSIS_CONFIG + WEBHOOK_CONFIG + LLM_CONFIG + METRICS_CONFIG
+                               + REPLAY_CONFIG)
         if not settings["AIOPS_ENABLED"]:
             app.extensions[EXTENSION_KEY] = None
             return
@@ -200,6 +202,8 @@ class AIOps:
         from aiops.slo_api import init_slo
         init_slo(app, state)
         app.register_blueprint(make_metrics_blueprint(settings["AIOPS_METRICS_MAX_BATCH"]))
+        from aiops.replay_api import make_replay_blueprint
+        app.register_blueprint(make_replay_blueprint())
         from aiops.alerts_api import register as register_alerts
         register_alerts(app, state)  # alert triage: own keys, routes and the engine's incidents as alerts
         _connect_features(app, state)

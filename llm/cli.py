@@ -64,13 +64,17 @@ def _facts(args) -> dict:
         store.close()
 
 
-def _writer(args) -> LLMWriter:
-    if args.template:
-        return LLMWriter(enabled=False)
+def writer_from_environment() -> LLMWriter:
+    """The ``LLMWriter`` the AIOPS_LLM_* / OPENAI_* environment configures (a
+    template-only one when none is); a bad value raises UsageError."""
     try:
         return LLMWriter.from_settings(read_config(_EnvOnly(), LLM_CONFIG))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _writer(args) -> LLMWriter:
+    return LLMWriter(enabled=False) if args.template else writer_from_environment()
 
 
 def command(kind: str):

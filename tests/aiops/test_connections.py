@@ -155,3 +155,29 @@ def test_without_a_model_summaries_say_the_template_wrote_them(tmp_path):
         assert "FREEZE" in summary["narrative"]
     finally:
         AIOps.shutdown(app)
+
+
+def test_the_model_narrates_a_replay_and_a_failing_one_falls_back(chat):
+    from pathlib import Path
+
+    from aiops.replay.report import replay_from_csv, report
+    from llm import LLMWriter
+    sample = Path(__file__).resolve().parents[2] / "aiops" / "samples" / "replay"
+    result = replay_from_csv(str(sample / "incident_metadata.csv"), str(sample / "historical_baseline.csv.gz"),
+                             str(sample / "actual_metrics.csv"))
+    writer = LLMWriter(base_url=chat.url, api_key="sk-test-0123456789abcdef", model="fake-model", retries=0,
+                       timeout_s=5.0)
+    try:
+        chat.respond(reply("At 14:01 inventory should have had about 6 pods; it stayed at 2."))
+        narrated = report(result, points=False, llm=writer)["narrative"]
+        assert narrated["source"] == "llm" and narrated["markdown"].startswith("At 14:01 inventory")
+        prompt = chat.prompts()[-1]
+        facts = report(result, points=False)["facts"]
+        assert facts["cascade"][0]["service"] in prompt  # the replay's facts went to the model as data
+        chat.default = status(503)
+        writer.cache.items.clear()
+        fallback = report(result, points=False, llm=writer)["narrative"]
+        assert fallback["source"] == "template" and "HTTP 503" in fallback["fallback_reason"]
+        assert fallback["markdown"] == report(result, points=False)["narrative"]["markdown"]
+    finally:
+        writer.close()

@@ -1,0 +1,79 @@
+"""``python -m aiops replay``: replay an incident from the store or from CSV files.
+
+Writes ``replay.json`` (the report), ``replay.md`` (the narrative),
+``replay_timeline.png`` and one ``replay_<service>_<metric>.png`` per metric
+into ``--out`` (default ``replay-<incident id>``), prints the narrative and
+the files written. Exit status 2 on bad input or too little history.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+
+from aiops.cli import UsageError
+
+
+def add_replay(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--incident", metavar="ID", help="incident id (required with --db; selects a row of "
+                                                         "--metadata when it holds several)")
+    parser.add_argument("--db", metavar="FILE", help="span store (default: $AIOPS_DB_PATH, $TELEMETRY_DB_PATH, "
+                                                     "instance/telemetry.db)")
+    csv_group = parser.add_argument_group("from CSV files (all three together)")
+    csv_group.add_argument("--metadata", metavar="FILE", help="incident_metadata.csv: incident_id,start,end,"
+                                                              "services,expected_slas")
+    csv_group.add_argument("--baseline", metavar="FILE", help="historical_baseline.csv: timestamp,service,"
+                                                              "metric,value (or timestamp,value)")
+    csv_group.add_argument("--actual", metavar="FILE", help="actual_metrics.csv: same format, the incident")
+    parser.add_argument("--out", metavar="DIR", help="output directory (default: replay-<incident id>)")
+
+
+def run_replay_cmd(args: argparse.Namespace) -> int:
+    from aiops.replay.config import REPLAY_CONFIG, replay_config
+    from aiops.replay.data import InsufficientHistory, ReplayInputError
+    from aiops.replay.report import replay_from_csv, replay_from_store, write_outputs
+    from telemetry.config import read_config
+
+    from aiops.cli import _EnvOnly, _open_store
+    try:
+        settings = read_config(_EnvOnly(), REPLAY_CONFIG)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    csv_args = [args.metadata, args.baseline, args.actual]
+    try:
+        if any(csv_args):
+            if not all(csv_args):
+                raise UsageError("--metadata, --baseline and --actual go together (all three CSV files)")
+            if args.db:
+                raise UsageError("use either --db (a stored incident) or the CSV files, not both")
+            result = replay_from_csv(args.metadata, args.baseline, args.actual, args.incident,
+                                     replay_config(settings, store=False))
+        else:
+            if not args.incident:
+                raise UsageError("--incident ID is required to replay from the store "
+                                 "(or pass --metadata, --baseline and --actual)")
+            store = _open_store(args.db)
+            result = replay_from_store(store, args.incident, settings)
+            if result is None:
+                raise UsageError(f"incident {args.incident} not found (list them with: python -m aiops incidents "
+                                 "--status all)")
+    except InsufficientHistory as exc:
+        hint = "" if any(csv_args) else (
+            f"; history is what the store holds before the replay window, which starts AIOPS_REPLAY_MARGIN_S="
+            f"{settings['AIOPS_REPLAY_MARGIN_S']:g} s before the incident, on a grid of AIOPS_REPLAY_STEP_S="
+            f"{settings['AIOPS_REPLAY_STEP_S']:g} s (AIOPS_REPLAY_MIN_HISTORY_POINTS="
+            f"{settings['AIOPS_REPLAY_MIN_HISTORY_POINTS']} points needed)")
+        raise UsageError(f"{exc}{hint}") from None
+    except ReplayInputError as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    out = args.out or "replay-" + re.sub(r"[^A-Za-z0-9._-]+", "_", result.incident.incident_id)
+    from llm.cli import writer_from_environment
+    paths = write_outputs(result, out, llm=writer_from_environment())
+    with open(paths["markdown"], encoding="utf-8") as handle:
+        print(handle.read())
+    print(f"wrote {paths['json']}, {paths['markdown']}, {paths['timeline']} and {len(paths['metrics'])} metric "
+          f"plots in {os.path.abspath(out)} ({result.duration_ms / 1000:.1f} s, {len(result.metrics)} metrics, "
+          f"{len(result.zones)} zones)")
+    return 0
