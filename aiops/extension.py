@@ -156,6 +156,9 @@ class AIOps:
         app.extensions[EXTENSION_KEY] = state
         from aiops.api import make_blueprint
         app.register_blueprint(make_blueprint())
+        from aiops.dashboard import DASHBOARD_CONFIG, make_dashboard_blueprint
+        if (dashboard := read_config(app, DASHBOARD_CONFIG))["AIOPS_DASHBOARD_ENABLED"]:
+            app.register_blueprint(make_dashboard_blueprint(dashboard))
         if settings["AIOPS_SCHEDULER"]:
             SCHEDULER.add(self.job_id(app), state.background_pass, config.interval_s)
 
