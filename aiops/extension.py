@@ -140,6 +140,8 @@ class AIOps:
         from aiops.notify import WEBHOOK_CONFIG, WebhookNotifier
 
         settings = read_config(app, EXTENSION_CONFIG + ANALYSIS_CONFIG + WEBHOOK_CONFIG)
+        from aiops.dashboard import DASHBOARD_CONFIG, make_dashboard_blueprint
+        dashboard = read_config(app, DASHBOARD_CONFIG)
         if not settings["AIOPS_ENABLED"]:
             app.extensions[EXTENSION_KEY] = None
             return
@@ -156,8 +158,7 @@ class AIOps:
         app.extensions[EXTENSION_KEY] = state
         from aiops.api import make_blueprint
         app.register_blueprint(make_blueprint())
-        from aiops.dashboard import DASHBOARD_CONFIG, make_dashboard_blueprint
-        if (dashboard := read_config(app, DASHBOARD_CONFIG))["AIOPS_DASHBOARD_ENABLED"]:
+        if dashboard["AIOPS_DASHBOARD_ENABLED"]:
             app.register_blueprint(make_dashboard_blueprint(dashboard))
         if settings["AIOPS_SCHEDULER"]:
             SCHEDULER.add(self.job_id(app), state.background_pass, config.interval_s)

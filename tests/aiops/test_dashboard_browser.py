@@ -1,0 +1,316 @@
+"""The dashboard in a real browser: Playwright drives Debian's Chromium (headless) against the live demo.
+
+The demo runs on a loopback Werkzeug server with the background analysis every second over a 5 s window,
+so a fault injected from the page becomes an incident on the page within seconds. Screenshots are saved
+under ``bench/out/screenshots/`` (gitignored; ``DASHBOARD_SCREENSHOTS`` overrides) as test artifacts.
+
+"Clearing the fault clears it" means, for a user: the fault leaves the chaos panel at once; the incident
+stays open while the errors are still in the analysis window, then resolves itself once the route has
+been healthy for ``AIOPS_AUTO_RESOLVE_S`` (and moves to "Resolved in range"); an on-call engineer who
+knows it is over can also resolve it from the page right away (both are tested).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from aiops import AIOps
+from app import create_app
+from telemetry.store import SpanStore
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", Path(__file__).resolve().parents[2] / "bench" / "out" / "screenshots"))
+ROUTES = [("GET", "/health"), ("GET", "/inventory"), ("POST", "/payment"), ("POST", "/checkout")]
+WAIT_MS = 45_000
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (requirements-dev.txt)")
+if not shutil.which(CHROMIUM):
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium; .ci/run does)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Traffic:
+    """Steady client traffic over every demo route in a thread, until stopped."""
+
+    def __init__(self, base_url: str, pause_s: float = 0.02):
+        self.base_url, self.pause_s = base_url, pause_s
+        self.stop_event = threading.Event()
+        self.http = requests.Session()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop_event.is_set():
+            for method, path in ROUTES:
+                try:
+                    self.http.request(method, self.base_url + path, timeout=10)
+                except requests.RequestException:
+                    pass
+            time.sleep(self.pause_s)
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join(15)
+        self.http.close()
+
+
+class Dashboard:
+    """A learned demo on loopback and a page open on its dashboard, with console errors recorded."""
+
+    def __init__(self, browser, tmp_path, live_server, viewport=(1280, 900), **config):
+        self.app = create_app({"TELEMETRY_DB_PATH": str(tmp_path / "demo.db"), "DEMO_LATENCY_SCALE": 0.2,
+                               "DEMO_ERROR_RATE": 0.0, "DEMO_SEED": 7, "TELEMETRY_FLUSH_INTERVAL_MS": 20,
+                               "AIOPS_ANALYSIS_INTERVAL_S": 1, "AIOPS_WINDOW_S": 5, "AIOPS_AUTO_RESOLVE_S": 4,
+                               "AIOPS_DASHBOARD_REFRESH_S": 1, **config})
+        self.server = live_server(self.app)
+        self.url = self.server.url
+        self.api_key = config.get("AIOPS_API_KEY")
+        self.traffic = None
+        self.learn()
+        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(WAIT_MS)
+        self.console_errors: list[str] = []
+        self.foreign_requests: list[str] = []
+        self.page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.console_errors.append(f"page error: {e}"))
+        self.page.on("request", self._check_request)
+
+    def _check_request(self, request):
+        if not (request.url.startswith(self.url + "/") or request.url.startswith("data:")):
+            self.foreign_requests.append(request.url)
+
+    def learn(self):
+        """Send traffic until every demo route has a ready baseline (the scheduler learns it)."""
+        http = requests.Session()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for _ in range(10):
+                for method, path in ROUTES:
+                    http.request(method, self.url + path, timeout=10)
+            metrics = http.get(self.url + "/aiops/metrics").json()["metrics"]
+            if {r for r, m in metrics.items() if m["baseline_ready"]} >= {p for _, p in ROUTES}:
+                break
+        http.close()
+        self.start_traffic()
+
+    def start_traffic(self):
+        if self.traffic is None:
+            self.traffic = Traffic(self.url)
+
+    def open(self):
+        self.page.goto(self.url + "/aiops/dashboard")
+        return self.page
+
+    def shot(self, name: str, full_page: bool = True) -> Path:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    def open_incidents(self) -> list[dict]:
+        return requests.get(self.url + "/aiops/incidents").json()["active_incidents"]
+
+    def close(self):
+        if self.traffic is not None:
+            self.traffic.stop()
+        self.context.close()
+        AIOps.shutdown(self.app)
+        SpanStore.close_all()
+
+
+@pytest.fixture
+def dashboard(browser, tmp_path, live_server):
+    made = []
+
+    def start(**kwargs):
+        made.append(Dashboard(browser, tmp_path, live_server, **kwargs))
+        return made[-1]
+
+    yield start
+    for d in made:
+        d.close()
+
+
+def poll(page, expression: str, timeout_s: float = WAIT_MS / 1000):
+    """The first truthy value of ``expression`` (page.wait_for_function would need eval, which the page's
+    Content-Security-Policy forbids)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.1)
+
+
+def no_overflow(page) -> tuple[int, int]:
+    return page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+
+
+def inject_from_panel(page, fault_type: str, endpoint: str, **fields):
+    page.select_option("#chaos-type", fault_type)
+    page.wait_for_selector(f'#chaos-endpoint option[value="{endpoint}"]', state="attached")
+    page.select_option("#chaos-endpoint", endpoint)
+    for name, value in fields.items():
+        page.fill(f"#chaos-{name}", str(value))
+    page.click("#chaos-apply")
+
+
+def incident_card(root_endpoint: str) -> str:
+    """Selector of an open incident card whose root cause is ``root_endpoint``."""
+    return f'#incident-list .incident:has(.chain .node.root:text-is("{root_endpoint}"))'
+
+
+def test_page_loads_every_panel_without_console_errors(dashboard):
+    d = dashboard()
+    page = d.open()
+    page.wait_for_selector('.route[data-route="/checkout"] .spark canvas')
+    for route in ("/health", "/inventory", "/payment", "/checkout"):
+        assert page.locator(f'.route[data-route="{route}"] .pill').inner_text().startswith(("healthy", "degraded",
+                                                                                          "critical"))
+    # RED numbers agree with the API; the baseline band is drawn from the learned model
+    page.wait_for_selector('#graph-box svg g[data-node="shop /checkout"]')
+    assert page.locator("#graph-box svg path[marker-end]").count() >= 2  # /checkout -> /inventory, /payment
+    assert "baseline" in page.locator('.route[data-route="/payment"] .base').inner_text()
+    page.wait_for_selector('#chaos-endpoint option[value="/payment"]', state="attached")
+    assert page.locator("#chaos-faults").inner_text().strip() == "No fault in force."
+    # features this deployment lacks say so instead of breaking the page
+    for panel in ("#slo-body", "#alerts-body", "#scenarios-body"):
+        assert "not available in this deployment" in page.locator(panel).inner_text()
+    assert page.locator("#key-dialog").is_hidden() and page.locator("#key-button").is_hidden()
+    first = poll(page, "document.body.dataset.refreshed")
+    poll(page, f"document.body.dataset.refreshed !== {first!r} && document.body.dataset.refreshed")  # on its own
+    page.select_option("#range", "300")
+    poll(page, "document.querySelector('#health-list .route') !== null")
+    d.shot("dashboard-loaded")
+    assert d.console_errors == []
+    assert d.foreign_requests == []  # everything from the app itself: works offline
+
+
+def test_fault_from_chaos_panel_opens_an_incident_and_clearing_resolves_it(dashboard):
+    d = dashboard()
+    page = d.open()
+    inject_from_panel(page, "error", "/inventory", rate=1, status=503)
+    page.wait_for_selector('#chaos-faults li[data-endpoint="/inventory"]')
+    assert "Fault applied: error on /inventory" in page.locator("#chaos-message").inner_text()
+    card = page.wait_for_selector(incident_card("/inventory"))
+    incident_id = card.get_attribute("data-incident")
+    text = card.inner_text()
+    assert "Error spike detected in /inventory" in text
+    assert "/checkout" in page.locator(incident_card("/inventory") + " .chain").inner_text()  # affected chain
+    assert "injected fault" in text and "HTTP 503" in text  # a sample error, as text
+    api = next(i for i in d.open_incidents() if i["id"] == incident_id)
+    assert api["root_cause"]["endpoint"] == "/inventory"
+    page.click(incident_card("/inventory") + " summary")
+    assert page.locator(incident_card("/inventory") + " .timeline li").count() >= 1
+    time.sleep(1.5)  # let the graph and charts catch up with the errors for the artifact
+    d.shot("incident-open")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(500)
+    assert no_overflow(page)[0] <= no_overflow(page)[1]
+    d.shot("incident-open-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    page.click('#chaos-faults li[data-endpoint="/inventory"] button[data-clear]')
+    page.wait_for_selector('#chaos-faults li[data-empty]')
+    assert "Cleared 1 fault(s) on /inventory" in page.locator("#chaos-message").inner_text()
+    assert requests.get(d.url + "/simulate/status").json()["faults"] == []
+    # healthy traffic goes on: the incident resolves itself and moves to "resolved in range"
+    page.wait_for_selector(f'#incident-list .incident[data-incident="{incident_id}"]', state="detached")
+    page.click("#resolved-box summary")
+    resolved = page.wait_for_selector(f'#resolved-list .incident[data-incident="{incident_id}"]')
+    assert resolved.get_attribute("data-status") == "resolved"
+    assert requests.get(f"{d.url}/aiops/incidents/{incident_id}").json()["status"] == "resolved"
+    d.shot("incident-resolved")
+    assert d.console_errors == []
+
+
+def test_api_key_prompt_wrong_key_message_and_resolve_from_the_page(dashboard):
+    d = dashboard(AIOPS_API_KEY="s3cret-key", AIOPS_AUTO_RESOLVE_S=3600)
+    page = d.open()
+    page.wait_for_selector("#key-dialog:not([hidden])")
+    page.fill("#key-input", "wrong-key")
+    page.click("#key-save")
+    page.wait_for_selector("#key-message:has-text('rejected')")
+    assert "invalid API key" in page.locator("#key-message").inner_text()
+    assert page.locator("#key-dialog").is_visible()
+    d.shot("api-key-wrong")
+    page.fill("#key-input", "s3cret-key")
+    page.click("#key-save")
+    page.wait_for_selector("#key-dialog", state="hidden")
+    assert page.locator("#key-button").inner_text() == "API key ✓"
+
+    inject_from_panel(page, "error", "/payment", rate=1)
+    page.wait_for_selector('#chaos-faults li[data-endpoint="/payment"]')
+    card = page.wait_for_selector(incident_card("/payment"))
+    incident_id = card.get_attribute("data-incident")
+
+    # a stale key: the mutating call is refused and the page says so clearly
+    page.evaluate("sessionStorage.setItem('aiops.apiKey', 'stale')")
+    page.click('#chaos-faults li[data-endpoint="/payment"] button[data-clear]')
+    page.wait_for_selector("#chaos-message:has-text('API key is missing or wrong')")
+    assert "rejected" in page.locator("#banner").inner_text()
+    assert requests.get(d.url + "/simulate/status").json()["faults"] != []  # nothing changed
+    page.fill("#key-input", "s3cret-key")
+    page.click("#key-save")
+    page.wait_for_selector("#key-dialog", state="hidden")
+    page.click('#chaos-faults li[data-endpoint="/payment"] button[data-clear]')
+    page.wait_for_selector('#chaos-faults li[data-empty]')
+
+    # the on-call engineer knows it is over: resolve it from the page (auto-resolve is an hour here)
+    page.click(f'#incident-list .incident[data-incident="{incident_id}"] button[data-action="resolve"]')
+    page.wait_for_selector(f'#incident-list .incident[data-incident="{incident_id}"]', state="detached")
+    body = requests.get(f"{d.url}/aiops/incidents/{incident_id}").json()
+    assert body["status"] == "resolved"
+    assert any(e["event"] == "resolved" and "from the dashboard" in (e["detail"] or "") for e in body["timeline"])
+    # a 401 answer is one console error the browser itself logs for the refused call; nothing else
+    assert [e for e in d.console_errors if "401" not in e] == []
+
+
+def test_phone_width_has_no_horizontal_overflow(dashboard):
+    d = dashboard(viewport=(390, 844))
+    page = d.open()
+    page.wait_for_selector('.route[data-route="/checkout"] .spark canvas')
+    page.wait_for_selector("#graph-box svg")
+    scroll_width, client_width = no_overflow(page)
+    assert scroll_width <= client_width, (scroll_width, client_width)
+    # every panel fits the screen
+    widths = page.evaluate("Array.from(document.querySelectorAll('.card')).map(c => c.getBoundingClientRect().right)")
+    assert max(widths) <= client_width
+    d.shot("phone-390")
+    assert d.console_errors == []
+
+
+def test_untrusted_telemetry_text_is_shown_as_text(dashboard, tmp_path):
+    """An exception message full of markup reaches the page as text, never as HTML."""
+    d = dashboard()
+    page = d.open()
+    hostile = '<img src=x onerror="window.__pwned=1"><b id="injected">bold</b>'
+    from app import DemoFailure
+    d.app.view_functions["inventory"] = _raising(DemoFailure, hostile)
+    card = page.wait_for_selector(incident_card("/inventory"))
+    assert hostile in card.inner_text()
+    assert page.locator("#injected").count() == 0
+    assert page.evaluate("window.__pwned") is None
+
+
+def _raising(exc_type, message):
+    def view():
+        raise exc_type(message)
+    return view
