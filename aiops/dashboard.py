@@ -127,8 +127,8 @@ def make_dashboard_blueprint(settings: dict) -> Blueprint:
 #: Optional features the page shows when the app has their routes: name -> URL rule pattern.
 FEATURE_RULES = {
     "chaos": re.compile(r"/simulate/status\Z"),
-    "slo": re.compile(r"/aiops/(slo|slos|burn|release|budgets?)(/|\Z)"),
-    "alerts": re.compile(r"/aiops/alert(s|-groups|_groups)(/|\Z)"),
+    "slo": re.compile(r"/aiops/(slo|burn|release|summary)(/|\Z)"),
+    "alerts": re.compile(r"/aiops/alerts/groups\Z"),
     "scenarios": re.compile(r"/api/v1/simulator/"),
     "replay": re.compile(r"/aiops/incidents/<[^>]+>/replay\Z"),
     "docs": re.compile(r"/aiops/incidents/<[^>]+>/(narrative|postmortem|brief|comms)\Z"),

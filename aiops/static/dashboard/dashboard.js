@@ -545,7 +545,8 @@
   function openDoc(id, doc, card) {
     var reader = card.querySelector(".reader");
     replace(reader, note("Loading " + doc.label.toLowerCase() + "…"));
-    api("GET", "/aiops/incidents/" + encodeURIComponent(id) + "/" + doc.name).then(function (res) {
+    var query = doc.name === "replay" ? "?points=0" : "";
+    api("GET", "/aiops/incidents/" + encodeURIComponent(id) + "/" + doc.name + query).then(function (res) {
       if (res.absent && res.status === 404) {
         state.features[doc.feature] = false;
         replace(reader, unavailable(doc.label));
@@ -553,8 +554,10 @@
       }
       if (!res.ok) { replace(reader, el("p", {class: "error", text: errorText(res)})); return; }
       var d = res.data || {};
-      var text = typeof d === "string" ? d : d.text || d.markdown || d.narrative || d.body ||
-        (d.document && (d.document.text || d.document.markdown)) || JSON.stringify(d, null, 2);
+      // documents (branch "llm") answer {text, source, model, ...}; the replay (branch "replay") answers
+      // {narrative: {markdown}, plots: {timeline}, ...}
+      var text = typeof d.text === "string" ? d.text : d.narrative && typeof d.narrative.markdown === "string"
+        ? d.narrative.markdown : JSON.stringify(d, null, 2);
       var children = [el("div", {class: "row small muted"}, el("b", {text: doc.label}),
         d.source ? "source: " + d.source + (d.model ? " (" + d.model + ")" : "") : "",
         el("a", {href: PREFIX + "/aiops/incidents/" + encodeURIComponent(id) + "/" + doc.name, target: "_blank",
@@ -662,22 +665,6 @@
 
   // ------------------------------------------------------------------ SLOs, alerts, scenarios (optional features)
 
-  /** The known paths of a feature that this app really has (per /aiops/dashboard/config), in our order. */
-  function candidates(feature, paths) {
-    var rules = state.config && state.config.features && state.config.features[feature];
-    return rules ? paths.filter(function (p) { return rules.indexOf(p) >= 0; }) : paths;
-  }
-
-  function firstOk(paths) {
-    // Try each candidate path in turn; the first that exists wins.
-    var i = 0;
-    function next() {
-      if (i >= paths.length) return Promise.resolve({ok: false, status: 404, absent: true, data: null});
-      return api("GET", paths[i++]).then(function (res) { return res.absent ? next() : res; });
-    }
-    return next();
-  }
-
   function asList(data, keys) {
     if (Array.isArray(data)) return data;
     if (!data) return [];
@@ -685,40 +672,80 @@
     return [];
   }
 
+  // SLOs (branch "slo"): GET /aiops/summary (risk per service) and GET /aiops/burn (every SLO's latest
+  // burn snapshot). The release gate is checked on demand: each GET /aiops/release/<service> is recorded in
+  // the gate's audit trail, so the page never polls it.
   function loadSlo() {
     var body = $("slo-body");
     if (state.features.slo === false) { replace(body, unavailable("SLOs and the release gate")); return Promise.resolve(); }
-    return firstOk(candidates("slo", ["/aiops/slo/burn", "/aiops/burn", "/aiops/slo", "/aiops/slos"])).then(function (res) {
-      if (res.absent) { state.features.slo = false; replace(body, unavailable("SLOs and the release gate")); return; }
-      if (!res.ok) { replace(body, el("p", {class: "error", text: errorText(res)})); return; }
-      var rows = asList(res.data, ["snapshots", "burn_rates", "slos", "items", "results"]);
-      var gate = res.data && (res.data.release_gate || res.data.release || res.data.gate);
+    return Promise.all([api("GET", "/aiops/summary"), api("GET", "/aiops/burn")]).then(function (r) {
+      var summary = r[0], burn = r[1];
+      if (summary.absent && burn.absent) { state.features.slo = false; replace(body, unavailable("SLOs and the release gate")); return; }
+      if (!burn.ok) { replace(body, el("p", {class: "error", text: "SLOs unavailable: " + errorText(burn)})); return; }
+      var services = (summary.ok && summary.data && summary.data.services) || [];
+      var snaps = [];
+      asList(burn.data, ["services"]).forEach(function (svc) { (svc.slos || []).forEach(function (x) { snaps.push(x); }); });
       var out = [];
-      if (gate) out.push(el("p", null, "Release gate: ", el("span", {class: "pill", "data-state": String(gate.decision || gate.state || gate.risk_level || ""),
-        text: String(gate.decision || gate.state || gate.risk_level || "?")}), gate.reason ? " " + gate.reason : ""));
-      if (!rows.length) { out.push(note("No SLO defined yet.")); replace(body, out); return; }
-      var table = el("table", null, el("thead", null, el("tr", null, ["SLO", "risk", "burn 5m / 1h / 24h", "budget left"].map(function (h) {
-        return el("th", {text: h});
-      }))));
-      var tb = el("tbody");
-      rows.forEach(function (r) {
-        var br = r.burn_rates || r.windows || {};
-        function rate(w) { var v = r["burn_rate_" + w]; if (v === undefined) v = br[w]; if (v && typeof v === "object") v = v.burn_rate; return fmtNum(v, 2); }
-        var left = r.error_budget_remaining !== undefined ? r.error_budget_remaining :
-          r.budget && r.budget.remaining_ratio !== undefined ? r.budget.remaining_ratio : null;
-        var leftRatio = left === null ? null : left > 1 ? left / 100 : left;
-        var barState = leftRatio === null ? "" : leftRatio < 0.2 ? "bad" : leftRatio < 0.5 ? "warn" : "";
-        tb.appendChild(el("tr", {"data-slo": r.slo_name || r.name || r.slo_id || ""},
-          el("td", null, el("b", {text: r.slo_name || r.name || r.slo_id || "?"}), el("div", {class: "muted small", text: (r.service_name || r.service || "") + (r.route ? " " + r.route : "")})),
-          el("td", null, el("span", {class: "pill", "data-state": r.risk_level || "", text: r.risk_level || "?"})),
-          el("td", {text: rate("5m") + " / " + rate("1h") + " / " + rate("24h")}),
-          el("td", null, leftRatio === null ? "–" : [el("div", {class: "bar"}, el("i", {"data-state": barState, class: "fill-" + Math.round(Math.max(0, Math.min(1, leftRatio)) * 20)})),
-                                                  fmtPct(Math.max(0, leftRatio))])));
+      if (summary.ok && summary.data) {
+        var s = summary.data;
+        out.push(el("p", {class: "row"}, "Overall risk ", el("span", {class: "pill", "data-state": s.overall_risk, text: s.overall_risk || "?"}),
+          el("span", {class: "muted small", text: (s.slos_within_budget !== undefined ? s.slos_within_budget + " of " + s.slo_count + " SLOs within budget · " : "") +
+            (s.firing_alerts || 0) + " SLO alerts firing"})));
+      }
+      if (!snaps.length && !services.length) {
+        out.push(note("No SLO defined yet (POST /aiops/slo/<service>/targets or AIOPS_SLO_FILE)."));
+        replace(body, out);
+        return;
+      }
+      if (snaps.length) {
+        var table = el("table", null, el("thead", null, el("tr", null, ["SLO", "risk", "burn 5m / 1h / 24h", "budget left"].map(function (h) {
+          return el("th", {text: h});
+        }))));
+        var tb = el("tbody");
+        snaps.forEach(function (x) {
+          var left = typeof x.error_budget_remaining === "number" ? x.error_budget_remaining : null;
+          var barState = left === null ? "" : left < 0.2 ? "bad" : left < 0.5 ? "warn" : "";
+          tb.appendChild(el("tr", {"data-slo": x.slo_name || ""},
+            el("td", null, el("b", {text: x.slo_name || "?"}),
+               el("div", {class: "muted small", text: (x.service_name || "") + (x.route ? " " + x.route : "") +
+                 (x.indicator ? " · " + x.indicator : "") + (x.target !== undefined ? " " + x.target : "")})),
+            el("td", null, el("span", {class: "pill", "data-state": x.risk_level || "", text: x.risk_level || "?"})),
+            el("td", {text: fmtNum(x.burn_rate_5m, 2) + " / " + fmtNum(x.burn_rate_1h, 2) + " / " + fmtNum(x.burn_rate_24h, 2)}),
+            el("td", null, left === null ? "–" : [el("div", {class: "bar"}, el("i", {"data-state": barState,
+              class: "fill-" + Math.round(Math.max(0, Math.min(1, left)) * 20)})), fmtPct(left)])));
+        });
+        table.appendChild(tb);
+        out.push(el("div", {class: "table-wrap"}, table));
+      }
+      var gates = el("ul", {class: "plain"});
+      services.forEach(function (svc) {
+        var name = svc.service_name;
+        var result = el("div", {class: "small", "data-gate": name});
+        var previous = body.querySelector('[data-gate="' + cssEscape(name) + '"]');
+        if (previous) replace(result, Array.prototype.slice.call(previous.childNodes));
+        gates.appendChild(el("li", null,
+          el("div", null, el("b", {text: name}), " ", el("span", {class: "pill", "data-state": svc.risk_level, text: svc.risk_level}),
+             el("span", {class: "muted small", text: " burn " + fmtNum(svc.composite_burn_rate, 2) + " · budget " +
+               (typeof svc.error_budget_remaining === "number" ? fmtPct(svc.error_budget_remaining) : "–")}), result),
+          el("button", {type: "button", class: "secondary", onclick: function () { checkGate(name, result); }, text: "Release gate"})));
       });
-      table.appendChild(tb);
-      out.push(el("div", {class: "table-wrap"}, table));
+      if (services.length) out.push(el("h3", {text: "Release gate"}), gates);
       replace(body, out);
       sizeBars(body);
+    });
+  }
+
+  function checkGate(service, box) {
+    replace(box, note("Checking…"));
+    api("GET", "/aiops/release/" + encodeURIComponent(service)).then(function (res) {
+      if (!res.ok) { replace(box, el("span", {class: "error", text: errorText(res)})); return; }
+      var g = res.data;
+      var decision = g.decision || g.gate_decision;
+      var pillState = decision === "approved" ? "allow" : decision === "blocked" ? "block" : "warn";
+      replace(box, [el("span", {class: "pill", "data-state": pillState, text: decision}),
+        g.overridden ? " (overridden)" : "", " at " + fmtTime(g.evaluated_at),
+        el("ul", null, (g.blockers || []).map(function (t) { return el("li", {class: "error", text: t}); })
+          .concat((g.cautions || []).map(function (t) { return el("li", {text: t}); })))]);
     });
   }
 
@@ -729,24 +756,28 @@
     });
   }
 
+  // Alert groups (branch "alerts"): GET /aiops/alerts/groups?status=open.
   function loadAlerts() {
     var body = $("alerts-body");
     if (state.features.alerts === false) { replace(body, unavailable("Alert groups")); return Promise.resolve(); }
-    return firstOk(candidates("alerts", ["/aiops/alerts/groups", "/aiops/alert-groups", "/aiops/alert_groups"])).then(function (res) {
+    return api("GET", "/aiops/alerts/groups?status=open").then(function (res) {
       if (res.absent) { state.features.alerts = false; replace(body, unavailable("Alert groups")); return; }
-      if (!res.ok) { replace(body, el("p", {class: "error", text: errorText(res)})); return; }
-      var groups = asList(res.data, ["groups", "alert_groups", "items"]);
+      if (!res.ok) { replace(body, el("p", {class: "error", text: "Alert groups unavailable: " + errorText(res)})); return; }
+      var groups = asList(res.data, ["groups"]);
       if (!groups.length) { replace(body, note("No open alert group.")); return; }
+      var sevOf = {P1: "critical", P2: "high", P3: "medium", P4: "low"};
       replace(body, el("ul", {class: "plain"}, groups.slice(0, 30).map(function (g) {
-        var alerts = g.alerts || [];
-        return el("li", {"data-group": g.id || g.group_id || ""},
+        var reasons = (g.decisions || []).slice(-2).map(function (d) { return d.reason; }).filter(Boolean);
+        return el("li", {"data-group": g.id},
           el("div", null,
-            el("span", {class: "sev", "data-sev": String(g.priority || g.severity || "").toLowerCase() === "p1" ? "critical" : String(g.severity || "").toLowerCase(),
-                        text: g.priority || g.severity || "?"}), " ",
-            el("b", {text: g.title || g.name || g.service || g.id || "group"}),
-            el("div", {class: "muted small", text: (g.service ? g.service + " · " : "") + (g.alert_count || alerts.length || g.count || 0) +
-              " alerts" + (g.reason ? " · " + g.reason : "") + (g.last_seen ? " · last " + fmtTime(g.last_seen) : "")})),
-          el("span", {class: "pill", "data-state": g.status === "resolved" ? "ok" : "warn", text: g.status || "open"}));
+            el("span", {class: "sev", "data-sev": sevOf[g.priority] || "low", text: g.priority || "?"}), " ",
+            el("b", {text: (g.services || []).join(", ") || g.id}), " ",
+            el("span", {class: "muted small", text: g.category || ""}),
+            el("div", {class: "muted small", text: g.alert_count + " alert" + (g.alert_count === 1 ? "" : "s") +
+              (g.users_affected ? " · users affected: " + g.users_affected : "") + (g.team ? " · team " + g.team : "") +
+              (g.incident_id ? " · incident " + g.incident_id : "") + " · last " + fmtAge(g.last_at)}),
+            reasons.length ? el("div", {class: "small", text: reasons.join("; ")}) : null),
+          el("span", {class: "pill", "data-state": g.status === "resolved" ? "ok" : "warn", text: g.status}));
       })));
     });
   }
