@@ -5,13 +5,14 @@ from pathlib import Path
 import pytest
 
 from aiops.config import ANALYSIS_CONFIG, EXTENSION_CONFIG
+from aiops.dashboard import DASHBOARD_CONFIG
 from aiops.notify import WEBHOOK_CONFIG
 from app import DEMO_CONFIG
 from simulation.chaos import CHAOS_CONFIG
 from telemetry.extension import TELEMETRY_CONFIG
 
 ALL_KEYS = sorted({k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *DEMO_CONFIG, *ANALYSIS_CONFIG,
-                                    *EXTENSION_CONFIG, *WEBHOOK_CONFIG)})
+                                    *EXTENSION_CONFIG, *WEBHOOK_CONFIG, *DASHBOARD_CONFIG)})
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -43,3 +44,17 @@ def test_every_aiops_endpoint_has_a_curl_example():
         matching = [line for line in curl_lines if re.search(pattern + r"(\s|\?|\"|$)", line)
                     and (method == "GET" or "-X POST" in line)]
         assert matching, f"no curl example for {endpoint}"
+
+
+def _dashboard_endpoints():
+    from aiops.dashboard import ENDPOINTS
+    return ENDPOINTS
+
+
+@pytest.mark.parametrize("endpoint", _dashboard_endpoints())
+def test_every_dashboard_endpoint_has_a_curl_example(endpoint):
+    method, path = endpoint.split()[:2]
+    pattern = re.escape(path.split("?")[0])
+    matching = [line for line in README.splitlines() if line.startswith("curl")
+                and re.search(pattern + r"(\s|\?|\"|$)", line) and (method == "GET" or "-X POST" in line)]
+    assert matching, f"no curl example for {endpoint}"

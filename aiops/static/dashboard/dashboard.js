@@ -326,10 +326,11 @@
       ],
       series: [
         {},
-        {label: "band low", scale: "ms", stroke: "rgba(120,130,140,0.5)", width: 1},
-        {label: "band high", scale: "ms", stroke: "rgba(120,130,140,0.5)", width: 1},
-        {label: "p50 ms", scale: "ms", stroke: "#2f6fdd", width: 1.5, spanGaps: false},
-        {label: "errors", scale: "ratio", stroke: "#d64545", width: 1.2, fill: "rgba(214,69,69,0.12)", spanGaps: false}
+        {label: "band low", scale: "ms", stroke: "rgba(120,130,140,0.5)", width: 1, points: {show: false}},
+        {label: "band high", scale: "ms", stroke: "rgba(120,130,140,0.5)", width: 1, points: {show: false}},
+        {label: "p50 ms", scale: "ms", stroke: "#2f6fdd", width: 1.5, spanGaps: false, points: {show: false}},
+        {label: "errors", scale: "ratio", stroke: "#d64545", width: 1.2, fill: "rgba(214,69,69,0.12)", spanGaps: false,
+         points: {show: false}}
       ],
       bands: [{series: [2, 1], fill: "rgba(120,130,140,0.15)"}]
     };
