@@ -227,6 +227,11 @@ def test_fault_from_chaos_panel_opens_an_incident_and_clearing_resolves_it(dashb
     assert "Error spike detected in /inventory" in text
     assert "/checkout" in page.locator(incident_card("/inventory") + " .chain").inner_text()  # affected chain
     assert "injected fault" in text and "HTTP 503" in text  # a sample error, as text
+    # the failing route is red now in the graph and in its health card
+    poll(page, """document.querySelector('#graph-box g[data-node="shop /inventory"]')
+                  .getAttribute('data-state') === 'bad'""")
+    poll(page, """document.querySelector('.route[data-route="/inventory"] .pill')
+                  .getAttribute('data-state') === 'critical'""")
     api = next(i for i in d.open_incidents() if i["id"] == incident_id)
     assert api["root_cause"]["endpoint"] == "/inventory"
     page.click(incident_card("/inventory") + " summary")

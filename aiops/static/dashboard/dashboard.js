@@ -234,12 +234,14 @@
     return Promise.all([
       api("GET", "/aiops/metrics?window_s=" + state.rangeS),
       api("GET", "/aiops/dashboard/series?range_s=" + state.rangeS + "&points=" + points),
-      api("GET", "/aiops/dependencies")
+      api("GET", "/aiops/dependencies"),
+      api("GET", "/aiops/metrics")   // the analysis window (AIOPS_WINDOW_S): how each route is doing now
     ]).then(function (r) {
       var metrics = r[0].ok ? r[0].data.metrics : {};
+      var now = r[3].ok ? r[3].data : {metrics: {}, window_s: null};
       state.metrics = metrics;
-      renderHealth(metrics, r[1].ok ? r[1].data : null, r[0].ok ? null : errorText(r[0]));
-      renderGraph(r[2].ok ? r[2].data : null, metrics, r[2].ok ? null : errorText(r[2]));
+      renderHealth(metrics, r[1].ok ? r[1].data : null, r[0].ok ? null : errorText(r[0]), now);
+      renderGraph(r[2].ok ? r[2].data : null, now.metrics, r[2].ok ? null : errorText(r[2]), now.window_s);
     });
   }
 
@@ -249,7 +251,7 @@
     return s === "critical" ? "bad" : s === "degraded" ? "warn" : "ok";
   }
 
-  function renderHealth(metrics, series, error) {
+  function renderHealth(metrics, series, error, now) {
     var box = $("health-list");
     if (error) { replace(box, el("p", {class: "error", text: "Metrics unavailable: " + error})); return; }
     var names = Object.keys((series && series.routes) || {});
@@ -273,8 +275,11 @@
         box.appendChild(card);
       }
       var pill = card.querySelector(".pill");
-      pill.textContent = m ? m.health.status + " " + Math.round(m.health.health_score) : "no traffic";
-      pill.setAttribute("data-state", m ? m.health.status : "unknown");
+      // the pill is the route's state now (the analysis window); the numbers and the chart cover the range
+      var current = now.metrics[name];
+      pill.textContent = current ? current.health.status + " " + Math.round(current.health.health_score) : "idle";
+      pill.setAttribute("data-state", current ? current.health.status : "unknown");
+      pill.title = "health over the last " + now.window_s + " s";
       replace(card.querySelector(".red"), [
         el("div", null, el("b", {text: m ? fmtNum(m.requests_per_s, 2) : "0"}), el("span", {text: "req/s"})),
         el("div", null, el("b", {text: m ? fmtPct(m.error_rate) : "–"}), el("span", {text: "errors"})),
@@ -339,7 +344,7 @@
   }
 
   // Dependency graph: a layered SVG, callers left of callees.
-  function renderGraph(deps, metrics, error) {
+  function renderGraph(deps, metrics, error, windowS) {
     var box = $("graph-box");
     if (error) { replace(box, el("p", {class: "error", text: "Dependencies unavailable: " + error})); return; }
     var byKey = {};
@@ -405,7 +410,7 @@
     order.forEach(function (k) {
       var n = byKey[k], p = pos[k];
       var name = multi ? k : n.route;
-      var m = metrics[name] || metrics[k] || metrics[n.route];
+      var m = metrics[name] || metrics[k];
       var latencyRatio = m && m.baseline_latency_ms ? m.p50_latency_ms / m.baseline_latency_ms : 1;
       var st = !m ? "idle" : (m.error_rate >= 0.2 || latencyRatio >= 3) ? "bad" :
         (m.error_rate >= 0.02 || latencyRatio >= 1.5) ? "warn" : "ok";
@@ -419,7 +424,8 @@
       g.appendChild(svg("text", {x: p.x + 6, y: p.y + 28, "font-size": 10, fill: "#66717e",
                                  text: m ? fmtPct(m.error_rate) + " err · " + fmtMs(m.p50_latency_ms) : "idle"}));
       g.appendChild(svg("title", {text: name + (m ? ": " + fmtPct(m.error_rate) + " errors, p50 " + fmtMs(m.p50_latency_ms) +
-        (m.baseline_latency_ms ? " (baseline " + fmtMs(m.baseline_latency_ms) + ")" : "") : ": no traffic in range")}));
+        (m.baseline_latency_ms ? " (baseline " + fmtMs(m.baseline_latency_ms) + ")" : "") + " over the last " + windowS + " s"
+        : ": no traffic in the last " + windowS + " s")}));
       root.appendChild(g);
     });
     replace(box, root);
@@ -464,6 +470,8 @@
         var reader = card.querySelector(".reader");
         var newReader = fresh.querySelector(".reader");
         if (reader && newReader) fresh.replaceChild(reader, newReader);
+        var details = card.querySelector("details"), newDetails = fresh.querySelector("details");
+        if (details && newDetails && details.open) newDetails.open = true;  // keep an opened timeline open
         box.replaceChild(fresh, card);
       } else {
         box.appendChild(fresh);
