@@ -17,6 +17,7 @@ from flask import Blueprint, current_app, redirect, request, send_from_directory
 
 from aiops.dashboard_data import BAND_SIGMAS, MAX_POINTS, MAX_RANGE_S, MIN_POINTS, RANGE_CHOICES_S, latency_band_ms, \
     make_grid, red_series
+from aiops.dashboard_store import red_rows
 from aiops.incidents import iso
 from aiops.series import endpoint_name
 from telemetry.config import ConfigKey, as_bool, as_number
@@ -99,8 +100,7 @@ def make_dashboard_blueprint(settings: dict) -> Blueprint:
             return error
         now = time.time()
         grid = make_grid(now, range_s, points)
-        spans = state.store.window_spans(grid.start_s, grid.end_s)
-        data = red_series(spans, grid)
+        data = red_series(red_rows(state.store, grid.start_s, grid.end_s), grid)
         baselines = state.store.load_baselines()
         single = len({k[0] for k in data} | {k[0] for k in baselines}) <= 1
         routes = {}

@@ -1,4 +1,4 @@
-"""Data for the dashboard's charts: spans -> per-route RED time series. Pure, no I/O.
+"""Data for the dashboard's charts: span rows -> per-route RED time series. Pure, no I/O.
 
 RED = Rate (requests/s), Errors (share of requests with the error flag) and
 Duration (median and 95th percentile latency, ms), per (service, route), in
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable
 
 from aiops.series import SeriesKey, percentile
 
@@ -55,27 +55,30 @@ def make_grid(now_s: float, range_s: float, points: int) -> Grid:
     return Grid(end_s=end_s, step_s=step_s, points=int(math.ceil(range_s / step_s)))
 
 
-def red_series(spans: Iterable[Mapping], grid: Grid) -> dict[SeriesKey, dict[str, list]]:
+def red_series(rows: Iterable[tuple], grid: Grid) -> dict[SeriesKey, dict[str, list]]:
     """Per (service, route): ``requests_per_s``, ``error_ratio`` (None in an
     empty bucket), ``p50_ms``, ``p95_ms`` (None in an empty bucket) and the
-    totals ``request_count``, ``error_count`` over the grid."""
+    totals ``request_count``, ``error_count`` over the grid.
+
+    ``rows``: ``(service, route, start_time, duration_ms, error)`` per span."""
     buckets: dict[SeriesKey, list[list]] = {}
-    for span in spans:
-        i = grid.index(span["start_time"])
-        if i is None:
+    start_s, step_s, last = grid.start_s, grid.step_s, grid.points - 1
+    for service, route, start_time, duration_ms, error in rows:
+        if start_time < start_s or start_time >= grid.end_s:
             continue
-        key = (span["service"], span["route"])
-        rows = buckets.get(key)
-        if rows is None:
-            rows = buckets[key] = [[[], 0] for _ in range(grid.points)]
-        rows[i][0].append(span["duration_ms"])
-        if span["error"]:
-            rows[i][1] += 1
+        i = min(last, int((start_time - start_s) // step_s))
+        key = (service, route)
+        cells = buckets.get(key)
+        if cells is None:
+            cells = buckets[key] = [[[], 0] for _ in range(grid.points)]
+        cells[i][0].append(duration_ms)
+        if error:
+            cells[i][1] += 1
     out: dict[SeriesKey, dict[str, list]] = {}
-    for key, rows in buckets.items():
+    for key, cells in buckets.items():
         rate, errors, p50, p95 = [], [], [], []
         total = failed = 0
-        for latencies, error_count in rows:
+        for latencies, error_count in cells:
             n = len(latencies)
             total += n
             failed += error_count

@@ -86,7 +86,7 @@ def main() -> int:
         SpanStore.close_all()
     try:
         from PIL import Image
-        image = Image.open(args.out).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        image = Image.open(args.out).convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
         image.save(args.out, optimize=True)
     except ImportError:
         pass

@@ -25,7 +25,7 @@ STATIC = Path(STATIC_DIR)
 
 
 def span(t, route="/a", duration_ms=10.0, error=0, service="shop"):
-    return {"service": service, "route": route, "start_time": t, "duration_ms": duration_ms, "error": error}
+    return (service, route, t, duration_ms, error)
 
 
 # -- pure functions -------------------------------------------------------------------------------

@@ -227,6 +227,8 @@ def test_fault_from_chaos_panel_opens_an_incident_and_clearing_resolves_it(dashb
     assert "Error spike detected in /inventory" in text
     assert "/checkout" in page.locator(incident_card("/inventory") + " .chain").inner_text()  # affected chain
     assert "injected fault" in text and "HTTP 503" in text  # a sample error, as text
+    trace_id = card.query_selector("a[data-trace]").get_attribute("data-trace")
+    assert requests.get(f"{d.url}/aiops/traces/{trace_id}").status_code == 200  # links to a stored trace
     # the failing route is red now in the graph and in its health card
     poll(page, """document.querySelector('#graph-box g[data-node="shop /inventory"]')
                   .getAttribute('data-state') === 'bad'""")
@@ -291,7 +293,9 @@ def test_api_key_prompt_wrong_key_message_and_resolve_from_the_page(dashboard):
     page.click('#chaos-faults li[data-endpoint="/payment"] button[data-clear]')
     page.wait_for_selector('#chaos-faults li[data-empty]')
 
-    # the on-call engineer knows it is over: resolve it from the page (auto-resolve is an hour here)
+    # acknowledge, then (the on-call engineer knows it is over) resolve it from the page; auto-resolve is an hour
+    page.click(f'#incident-list .incident[data-incident="{incident_id}"] button[data-action="acknowledge"]')
+    page.wait_for_selector(f'#incident-list .incident[data-incident="{incident_id}"][data-status="acknowledged"]')
     page.click(f'#incident-list .incident[data-incident="{incident_id}"] button[data-action="resolve"]')
     page.wait_for_selector(f'#incident-list .incident[data-incident="{incident_id}"]', state="detached")
     body = requests.get(f"{d.url}/aiops/incidents/{incident_id}").json()

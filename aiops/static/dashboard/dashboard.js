@@ -520,6 +520,16 @@
     if (state.features.docs === false && state.features.replay === false) {
       links.appendChild(el("span", {class: "note", text: "Narrative, postmortem and replay not available in this deployment."}));
     }
+    var traces = ((inc.trace_correlation || {}).sample_traces || []).slice(0, 5);
+    if (traces.length) {
+      links.appendChild(el("span", {class: "muted", text: "traces:"}));
+      traces.forEach(function (t) {
+        var tid = typeof t === "string" ? t : t && t.trace_id;
+        if (!tid) return;
+        links.appendChild(el("a", {href: PREFIX + "/aiops/traces/" + encodeURIComponent(tid), target: "_blank",
+                                   rel: "noopener", "data-trace": tid, text: tid.slice(0, 8)}));
+      });
+    }
     var samples = [];
     (inc.anomalies || []).forEach(function (a) {
       (a.sample_errors || []).slice(0, 2).forEach(function (s) { if (samples.length < 3) samples.push(s); });
