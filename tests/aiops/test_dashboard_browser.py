@@ -382,10 +382,24 @@ def feature_routes(app):
                          "severity": "critical", "difficulty": "beginner", "duration_seconds": 300,
                          "description": "<b>memory</b> grows until OOM"}])
 
+    runs = []
+
     @bp.post("/api/v1/simulator/scenarios/<scenario_id>/start")
     def start(scenario_id):
-        calls.append(("start", scenario_id, request.headers.get("X-API-Key")))
-        return jsonify(simulation_id="sim_1", scenario_id=scenario_id, status="running", incident_id=None), 202
+        calls.append(("start", scenario_id, request.get_json().get("execution_mode")))
+        runs.append({"simulation_id": "sim_1", "scenario_id": scenario_id, "status": "running", "incident_id": None,
+                     "started_at": "2026-01-01T00:00:00Z"})
+        return jsonify(runs[-1]), 202
+
+    @bp.get("/api/v1/simulator/simulations")
+    def simulations():
+        return jsonify(list(reversed(runs)))
+
+    @bp.post("/api/v1/simulator/simulations/<sim_id>/stop")
+    def stop(sim_id):
+        calls.append(("stop", sim_id))
+        runs[-1]["status"] = "stopped"
+        return jsonify({**runs[-1], "stopped": True})
 
     @bp.get("/aiops/incidents/<incident_id>/narrative")
     def narrative(incident_id):
@@ -422,7 +436,10 @@ def test_optional_panels_render_what_the_features_answer(dashboard):
     assert "<b>memory</b> grows until OOM" in scenario.inner_text()  # markup shown as text
     page.click('#scenarios-body li[data-scenario="memory_leak_gradual"] button')
     page.wait_for_selector("#scenario-message:has-text('Started memory_leak_gradual as sim_1')")
-    assert ("start", "memory_leak_gradual", None) in d.app.config["FEATURE_CALLS"]
+    assert ("start", "memory_leak_gradual", "background") in d.app.config["FEATURE_CALLS"]
+    page.click('#simulations li[data-simulation="sim_1"] button')
+    page.wait_for_selector('#simulations li[data-simulation="sim_1"] .pill:text-is("stopped")')
+    assert ("stop", "sim_1") in d.app.config["FEATURE_CALLS"]
     # documents and replay of an incident
     inject_from_panel(page, "error", "/inventory", rate=1)
     card = page.wait_for_selector(incident_card("/inventory"))

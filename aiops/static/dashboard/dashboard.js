@@ -801,33 +801,57 @@
     });
   }
 
+  // Scenarios (branch "sim"): GET /api/v1/simulator/scenarios (a list, read once), POST .../<id>/start in the
+  // background mode (answers at once), GET /api/v1/simulator/simulations (polled) and POST .../<sim_id>/stop.
   function loadScenarios() {
     var body = $("scenarios-body");
     if (state.features.scenarios === false) { replace(body, unavailable("The scenario simulator")); return Promise.resolve(); }
-    if (state.scenariosLoaded) return Promise.resolve();
-    return api("GET", "/api/v1/simulator/scenarios").then(function (res) {
-      if (res.absent || res.status === 404) { state.features.scenarios = false; replace(body, unavailable("The scenario simulator")); return; }
-      if (!res.ok) { replace(body, el("p", {class: "error", text: errorText(res)})); return; }
-      var list = asList(res.data, ["scenarios", "items"]);
-      state.scenariosLoaded = true;
-      if (!list.length) { replace(body, note("No scenario registered.")); return; }
-      replace(body, el("ul", {class: "plain"}, list.map(function (s) {
-        var id = s.id || s.scenario_id;
-        return el("li", {"data-scenario": id},
-          el("div", null, el("b", {text: s.name || id}), " ", el("span", {class: "sev", "data-sev": s.severity, text: s.severity || ""}),
-            el("div", {class: "muted small", text: (s.service ? s.service + " · " : "") + (s.difficulty || "") +
-              (s.duration_seconds ? " · " + s.duration_seconds + " s" : "")}),
-            s.description ? el("div", {class: "small", text: s.description}) : null),
-          el("button", {type: "button", onclick: function () { startScenario(id); }, text: "Start"}));
-      })));
+    var catalogue = state.scenariosLoaded ? Promise.resolve() :
+      api("GET", "/api/v1/simulator/scenarios").then(function (res) {
+        if (res.absent) { state.features.scenarios = false; replace(body, unavailable("The scenario simulator")); return; }
+        if (!res.ok) { replace(body, el("p", {class: "error", text: errorText(res)})); return; }
+        var list = asList(res.data, ["scenarios", "items"]);
+        state.scenariosLoaded = true;
+        if (!list.length) { replace(body, note("No scenario registered.")); return; }
+        replace(body, el("ul", {class: "plain"}, list.map(function (s) {
+          var id = s.id || s.scenario_id;
+          return el("li", {"data-scenario": id},
+            el("div", null, el("b", {text: s.name || id}), " ", el("span", {class: "sev", "data-sev": s.severity, text: s.severity || ""}),
+              el("div", {class: "muted small", text: (s.service ? s.service + " · " : "") + (s.difficulty || "") +
+                (s.duration_seconds ? " · " + s.duration_seconds + " s" : "")}),
+              s.description ? el("div", {class: "small", text: s.description}) : null),
+            el("button", {type: "button", onclick: function () { startScenario(id); }, text: "Start"}));
+        })));
+      });
+    return catalogue.then(function () {
+      if (!state.scenariosLoaded || !hasRule("scenarios", "/api/v1/simulator/simulations")) return;
+      return api("GET", "/api/v1/simulator/simulations").then(function (res) {
+        var box = $("simulations");
+        if (!res.ok) { replace(box, []); return; }
+        var runs = asList(res.data, ["simulations"]).slice(0, 5);
+        replace(box, runs.length ? [el("h3", {text: "Recent simulations"}), el("ul", {class: "plain"}, runs.map(function (r) {
+          var running = r.status === "running" || r.status === "pending";
+          return el("li", {"data-simulation": r.simulation_id},
+            el("span", null, el("code", {text: r.simulation_id}), " " + r.scenario_id + " · ",
+              el("span", {class: "pill", "data-state": running ? "warn" : r.status === "completed" ? "ok" : "bad", text: r.status}),
+              r.incident_id ? " · incident " + r.incident_id : "", " · started " + fmtTime(r.started_at)),
+            running ? el("button", {type: "button", class: "secondary", onclick: function () { stopSimulation(r.simulation_id); },
+                                    text: "Stop"}) : null);
+        }))] : []);
+      });
     });
+  }
+
+  function hasRule(feature, rule) {
+    var rules = state.config && state.config.features && state.config.features[feature];
+    return !rules || rules.indexOf(rule) >= 0;
   }
 
   function startScenario(id) {
     var msg = $("scenario-message");
     msg.className = "small";
     msg.textContent = "Starting " + id + "…";
-    api("POST", "/api/v1/simulator/scenarios/" + encodeURIComponent(id) + "/start", {}).then(function (res) {
+    api("POST", "/api/v1/simulator/scenarios/" + encodeURIComponent(id) + "/start", {execution_mode: "background"}).then(function (res) {
       if (res.ok) {
         var d = res.data || {};
         msg.className = "small ok-text";
@@ -837,6 +861,16 @@
         msg.className = "small error";
         msg.textContent = res.status === 401 ? "Not started: the API key is missing or wrong." : "Not started: " + errorText(res);
       }
+      refreshSoon();
+    });
+  }
+
+  function stopSimulation(simId) {
+    var msg = $("scenario-message");
+    api("POST", "/api/v1/simulator/simulations/" + encodeURIComponent(simId) + "/stop").then(function (res) {
+      msg.className = res.ok ? "small ok-text" : "small error";
+      msg.textContent = res.ok ? "Stopped " + simId + "." :
+        res.status === 401 ? "Not stopped: the API key is missing or wrong." : "Not stopped: " + errorText(res);
       refreshSoon();
     });
   }
