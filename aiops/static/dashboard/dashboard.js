@@ -521,12 +521,13 @@
       links.appendChild(el("span", {class: "note", text: "Narrative, postmortem and replay not available in this deployment."}));
     }
     var traces = ((inc.trace_correlation || {}).sample_traces || []).slice(0, 5);
+    var traceLinks = el("div", {class: "links small"});
     if (traces.length) {
-      links.appendChild(el("span", {class: "muted", text: "traces:"}));
+      traceLinks.appendChild(el("span", {class: "muted", text: "sample traces:"}));
       traces.forEach(function (t) {
         var tid = typeof t === "string" ? t : t && t.trace_id;
         if (!tid) return;
-        links.appendChild(el("a", {href: PREFIX + "/aiops/traces/" + encodeURIComponent(tid), target: "_blank",
+        traceLinks.appendChild(el("a", {href: PREFIX + "/aiops/traces/" + encodeURIComponent(tid), target: "_blank",
                                    rel: "noopener", "data-trace": tid, text: tid.slice(0, 8)}));
       });
     }
@@ -547,6 +548,7 @@
       samples.length ? el("ul", {class: "small"}, samples.map(function (s) {
         return el("li", null, el("code", {text: s.type || "error"}), " " + (s.message || "") + (s.count ? " ×" + s.count : ""));
       })) : null,
+      traceLinks,
       el("details", null, el("summary", {class: "small", text: "Timeline (" + (inc.timeline || []).length + ((inc.timeline || []).length === 1 ? " event)" : " events)")}), tl),
       links,
       actions,
