@@ -81,18 +81,26 @@ class Traffic:
 class Dashboard:
     """A learned demo on loopback and a page open on its dashboard, with console errors recorded."""
 
-    def __init__(self, browser, tmp_path, live_server, viewport=(1280, 900), setup=None, **config):
+    def __init__(self, browser, tmp_path, live_server, viewport=(1280, 900), setup=None, learn=True, mount="",
+                 **config):
         self.app = create_app({"TELEMETRY_DB_PATH": str(tmp_path / "demo.db"), "DEMO_LATENCY_SCALE": 0.2,
                                "DEMO_ERROR_RATE": 0.0, "DEMO_SEED": 7, "TELEMETRY_FLUSH_INTERVAL_MS": 20,
                                "AIOPS_ANALYSIS_INTERVAL_S": 1, "AIOPS_WINDOW_S": 5, "AIOPS_AUTO_RESOLVE_S": 4,
                                "AIOPS_DASHBOARD_REFRESH_S": 1, **config})
         if setup is not None:
             setup(self.app)
-        self.server = live_server(self.app)
-        self.url = self.server.url
+        wsgi = self.app
+        if mount:  # the app mounted under a path prefix, as behind a reverse proxy
+            from werkzeug.exceptions import NotFound
+            from werkzeug.middleware.dispatcher import DispatcherMiddleware
+            wsgi = DispatcherMiddleware(NotFound(), {mount: self.app})
+        self.server = live_server(wsgi)
+        self.origin = self.server.url
+        self.url = self.server.url + mount
         self.api_key = config.get("AIOPS_API_KEY")
         self.traffic = None
-        self.learn()
+        if learn:
+            self.learn()
         self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
         self.page = self.context.new_page()
         self.page.set_default_timeout(WAIT_MS)
@@ -103,7 +111,7 @@ class Dashboard:
         self.page.on("request", self._check_request)
 
     def _check_request(self, request):
-        if not (request.url.startswith(self.url + "/") or request.url.startswith("data:")):
+        if not (request.url.startswith(self.origin + "/") or request.url.startswith("data:")):
             self.foreign_requests.append(request.url)
 
     def learn(self):
@@ -454,3 +462,17 @@ def test_optional_panels_render_what_the_features_answer(dashboard):
     page.wait_for_selector(incident_card("/inventory") + " .reader:has-text('Brief not available in this deployment')")
     d.shot("optional-panels")
     assert [e for e in d.console_errors if "404" not in e] == []
+
+
+def test_page_works_under_a_path_prefix(dashboard):
+    """Mounted at /shop (SCRIPT_NAME), every call the page makes stays under /shop."""
+    d = dashboard(learn=False, mount="/shop")
+    seen = []
+    d.page.on("request", lambda r: seen.append(r.url))
+    d.page.goto(d.origin + "/shop/aiops/dashboard")  # redirected to /shop/aiops/dashboard/
+    d.page.wait_for_selector('#chaos-endpoint option[value="/payment"]', state="attached")
+    poll(d.page, "document.body.dataset.refreshed")
+    assert d.page.url == d.origin + "/shop/aiops/dashboard/"
+    assert "No requests recorded yet" in d.page.locator("#health-list").inner_text()
+    assert seen and all(u.startswith(d.origin + "/shop/") for u in seen), seen
+    assert d.console_errors == []
