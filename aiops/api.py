@@ -29,11 +29,12 @@ def all_endpoints() -> list[str]:
     """Every endpoint the AIOps extension registers (``"METHOD /path"``), for
     the 404 answer, the demo banner and the docs test."""
     from aiops.alerts_api import ENDPOINTS as ALERTS
+    from aiops.dashboard import ENDPOINTS as DASHBOARD
     from aiops.metrics_api import ENDPOINTS as METRICS
     from aiops.replay_api import ENDPOINTS as REPLAY
     from aiops.slo_api import ENDPOINTS as SLO
     from llm.api import ENDPOINTS as DOCUMENTS
-    return ENDPOINTS + DOCUMENTS + REPLAY + METRICS + SLO + ALERTS
+    return ENDPOINTS + DOCUMENTS + REPLAY + METRICS + SLO + ALERTS + DASHBOARD
 
 
 def health(error_ratio: float, latency_ratio: float) -> dict:

@@ -172,13 +172,14 @@ class AIOps:
     def init_app(self, app) -> None:
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("AIOps is already initialised on this app")
+        from aiops.dashboard import DASHBOARD_CONFIG, make_dashboard_blueprint
         from aiops.metrics_api import METRICS_CONFIG, make_metrics_blueprint, metric_detection_config
         from aiops.notify import WEBHOOK_CONFIG, WebhookNotifier
         from aiops.replay.config import REPLAY_CONFIG
         from llm import LLM_CONFIG, LLMWriter
 
         settings = read_config(app, EXTENSION_CONFIG + ANALYSIS_CONFIG + WEBHOOK_CONFIG + LLM_CONFIG + METRICS_CONFIG
-                               + REPLAY_CONFIG)
+                               + REPLAY_CONFIG + DASHBOARD_CONFIG)
         if not settings["AIOPS_ENABLED"]:
             app.extensions[EXTENSION_KEY] = None
             return
@@ -207,6 +208,8 @@ class AIOps:
         from aiops.alerts_api import register as register_alerts
         register_alerts(app, state)  # alert triage: own keys, routes and the engine's incidents as alerts
         _connect_features(app, state)
+        if settings["AIOPS_DASHBOARD_ENABLED"]:
+            app.register_blueprint(make_dashboard_blueprint(settings))
         if settings["AIOPS_SCHEDULER"]:
             SCHEDULER.add(self.job_id(app), state.background_pass, config.interval_s)
 

@@ -171,7 +171,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(not os.path.exists(ALERTMANAGER), reason="apt-get install prometheus-alertmanager")
+# .ci/run installs the package and sets AIOPS_TEST_REQUIRE_PROMETHEUS=1: there a missing binary fails, not skips
+@pytest.mark.skipif(not os.path.exists(ALERTMANAGER) and os.environ.get("AIOPS_TEST_REQUIRE_PROMETHEUS") != "1",
+                    reason="apt-get install prometheus-alertmanager")
 def test_real_alertmanager_webhook(app, live_server, tmp_path):
     server = live_server(app)
     port = free_port()
