@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from llm.safety import DATA_RULES, clean_output, clean_text, data_block
 from llm.schema import check_schema, validate
+from telemetry.store import RateLimitedLog
 
 log = logging.getLogger("llm")
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
@@ -101,28 +102,6 @@ class CircuitBreaker:
                 "threshold": self.threshold, "cooldown_s": self.cooldown_s}
 
 
-class _RateLimitedLog:
-    """Logs a warning at most once per ``interval_s`` per key; counts the rest."""
-
-    def __init__(self, interval_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
-        self.interval_s, self.clock = interval_s, clock
-        self.last: dict[tuple, float] = {}
-        self.suppressed: dict[tuple, int] = {}
-        self._lock = threading.Lock()
-
-    def warning(self, key: tuple, message: str, *args) -> bool:
-        with self._lock:
-            now = self.clock()
-            last = self.last.get(key)
-            if last is not None and now - last < self.interval_s:
-                self.suppressed[key] = self.suppressed.get(key, 0) + 1
-                return False
-            self.last[key] = now
-            skipped = self.suppressed.pop(key, 0)
-        log.warning(message + (f" ({skipped} similar fallbacks not logged)" if skipped else ""), *args)
-        return True
-
-
 class _Cache:
     """A thread-safe LRU of model answers."""
 
@@ -192,7 +171,7 @@ class LLMWriter:
         self.max_input_chars = max_input_chars
         self.breaker = CircuitBreaker(breaker_failures, breaker_cooldown_s, clock)
         self.cache = _Cache(cache_size)
-        self.fallback_log = _RateLimitedLog(60.0, clock)
+        self.fallback_log = RateLimitedLog(60.0, log, clock)
         self.counts = {"llm": 0, "template": 0, "cached": 0, "failures": 0}
         self._count_lock = threading.Lock()
         self._client = None

@@ -17,7 +17,7 @@ import time
 import weakref
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Hashable, Iterable, Sequence
 
 log = logging.getLogger("telemetry")
 
@@ -74,15 +74,17 @@ class RateLimitedLog:
     on ``logger`` (default: ``telemetry``), then says how many similar
     messages were suppressed in between. Never raises."""
 
-    def __init__(self, interval_s: float = 60.0, logger: logging.Logger | None = None):
+    def __init__(self, interval_s: float = 60.0, logger: logging.Logger | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.interval_s = interval_s
         self.logger = logger or log
+        self.clock = clock
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def warning(self, key: str, message: str, *args, exc_info: bool = False) -> None:
-        now = time.monotonic()
+    def warning(self, key: Hashable, message: str, *args, exc_info: bool = False) -> None:
+        now = self.clock()
         with self._lock:
             if now - self._last.get(key, -1e18) < self.interval_s:
                 self._suppressed[key] = self._suppressed.get(key, 0) + 1

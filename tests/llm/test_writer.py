@@ -229,7 +229,7 @@ def test_fallbacks_are_logged_at_most_once_a_minute_per_reason(chat_server, make
         write(writer, {**FACTS, "i": 9})
     messages = [r.getMessage() for r in caplog.records if r.name == "llm"]
     assert len(messages) == 2 and "HTTP 500" in messages[0]
-    assert "(3 similar fallbacks not logged)" in messages[1]
+    assert "(3 similar message(s) suppressed)" in messages[1]
     assert "sk-test" not in " ".join(messages)
 
 
