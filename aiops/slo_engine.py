@@ -252,8 +252,19 @@ class SLOEngine:
                "firing_alerts": [a["id"] for a in firing], "open_incidents": [i["id"] for i in incidents],
                "slo_count": len(snap["slos"]) if snap else 0}
         if audit:
+            # Audit what the decision rests on, once per change: a dashboard or CI job polling the gate
+            # must not flood the trail with identical entries.
+            basis = {"decision": out["decision"], "gate_decision": out.get("gate_decision"),
+                     "override_id": (decision["override"] or {}).get("id"), "risk_level": risk,
+                     "firing_alerts": sorted(out["firing_alerts"]), "open_incidents": sorted(out["open_incidents"])}
             with self.store.transaction():
-                out["audit_id"] = self.store.audit(service, "decision", out["decision"], out, now_s)
+                last = self.store.last_audit(service, "decision")
+                if last is not None and last["data"].get("audit_basis") == basis:
+                    out["audit_id"], out["audited"] = last["id"], "unchanged since that entry"
+                else:
+                    out["audit_id"] = self.store.audit(service, "decision", out["decision"],
+                                                       {**out, "audit_basis": basis}, now_s)
+                    out["audited"] = "new entry"
         return out
 
     def override(self, service: str, who: str, reason: str, expires_at: float, now_s: float) -> dict:

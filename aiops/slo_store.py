@@ -393,6 +393,13 @@ class SLOStore:
                                    "VALUES (?, ?, ?, ?, ?)", (service, now_s, kind, decision, json.dumps(data)))
         return cursor.lastrowid
 
+    def last_audit(self, service: str, kind: str) -> dict | None:
+        """The newest audit entry of ``kind`` for ``service`` (None when there is none)."""
+        row = self.conn.execute("SELECT id, at, kind, decision, data FROM aiops_release_audit WHERE service = ? "
+                                "AND kind = ? ORDER BY at DESC, id DESC LIMIT 1", (service, kind)).fetchone()
+        return None if row is None else {"id": row[0], "at": row[1], "kind": row[2], "decision": row[3],
+                                         "data": json.loads(row[4])}
+
     def audit_trail(self, service: str, limit: int) -> list[dict]:
         cursor = self.conn.execute("SELECT id, at, kind, decision, data FROM aiops_release_audit WHERE service = ? "
                                    "ORDER BY at DESC, id DESC LIMIT ?", (service, limit))

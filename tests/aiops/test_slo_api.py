@@ -261,6 +261,8 @@ def test_release_gate_override_and_audit_trail(tmp_path):
     gate = call(c, "GET", "/aiops/release/shop").json
     assert gate["decision"] == "blocked" and gate["risk_level"] == "FREEZE"
     assert any(b.startswith("SLO alert") for b in gate["blockers"])
+    again = call(c, "GET", "/aiops/release/shop").json  # nothing changed: the first entry stands
+    assert again["audit_id"] == gate["audit_id"] and again["audited"].startswith("unchanged")
     assert call(c, "GET", "/aiops/release/nope").status_code == 404
 
     good = {"reason": "hotfix that stops the outage", "who": "ana", "expires_in_hours": 2}
@@ -284,8 +286,10 @@ def test_release_gate_override_and_audit_trail(tmp_path):
     gate = call(c, "GET", "/aiops/release/shop").json
     assert gate["decision"] == "approved" and gate["override"]["who"] == "ana" and gate["blockers"]
     trail = call(c, "GET", "/aiops/release/shop/audit").json["entries"]
-    assert [e["kind"] for e in trail] == ["decision", "decision", "override", "decision"]
-    override = trail[2]["data"]  # newest first: GET, the override's own decision, the override, the first GET
+    assert [e["kind"] for e in trail] == ["decision", "override", "decision"]
+    assert [e["decision"] for e in trail] == ["approved", "approved", "blocked"]
+    override = trail[1]["data"]  # newest first: the override's own decision (the GET after it changed
+    # nothing), the override, the first GET
     assert override["reason"] == "hotfix that stops the outage" and override["expires_at"] == expires
     AIOps.shutdown(app)
 
