@@ -144,6 +144,7 @@ BANNER = """\
 AIOps demo shop: telemetry, anomaly detection and root-cause analysis
 ======================================================================
 Serving on {url}   (span store: {db})
+Dashboard:  {url}/aiops/dashboard
 
 Business endpoints:
   GET  /health           health check
