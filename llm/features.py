@@ -46,6 +46,11 @@ def write_feature(llm: LLMWriter, task: str, facts: dict, fallback: Callable[[di
     return llm.write(task, facts, fallback, INSTRUCTIONS[task])
 
 
+RANKING_INSTRUCTIONS = (
+    "Re-rank these incident hypotheses, most likely first, using their evidence (each item's detail, signal "
+    "and contribution). 'order' lists every hypothesis category exactly once; 'reason' says in one or two "
+    "sentences what made you move any. " + _FACTS_ONLY)
+
 CLASSIFICATION_INSTRUCTIONS = (
     "Classify this alert for on-call triage. The rules' answer is in the data block ('rules'); keep it unless "
     "the alert's name, message or labels show it is wrong, and say why in 'reason'. priority: P1 (outage or "

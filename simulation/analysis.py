@@ -190,6 +190,33 @@ def hypothesis_facts(h: Hypothesis) -> dict:
                          for e in h.evidence]}
 
 
+def refinement_schema(hypotheses: list[dict]) -> dict:
+    """JSON Schema of a model's re-ranking of ``hypotheses``: an ``order`` of their categories."""
+    categories = [h["category"] for h in hypotheses]
+    return {"type": "object", "required": ["order"], "additionalProperties": False,
+            "properties": {"order": {"type": "array", "items": {"type": "string", "enum": categories},
+                                     "minItems": len(categories), "maxItems": len(categories)},
+                           "reason": {"type": "string", "maxLength": 2000}}}
+
+
+def apply_refinement(hypotheses: list[dict], refined: dict) -> list[dict]:
+    """``hypotheses`` (ranked from the evidence) in the model's ``order``.
+
+    The order must name every hypothesis exactly once, else ValueError. Only
+    the ranks change: confidences and evidence stay what the evidence gave,
+    and each hypothesis keeps its ``evidence_rank``.
+    """
+    order = refined.get("order")
+    by_category = {h["category"]: h for h in hypotheses}
+    if not isinstance(order, list) or sorted(order) != sorted(by_category):
+        raise ValueError(f"order must name each of {sorted(by_category)} once, got {order!r}")
+    out = []
+    for rank, category in enumerate(order, 1):
+        h = by_category[category]
+        out.append({**h, "rank": rank, "evidence_rank": h["rank"], "ranked_by": "llm"})
+    return out
+
+
 # -- actions --------------------------------------------------------------------------
 
 

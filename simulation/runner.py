@@ -77,6 +77,13 @@ class AppTarget:
         return f"{self.base_url or ''}/aiops/incidents/{incident_id}"
 
 
+    @property
+    def llm(self):
+        """The app's ``LLMWriter`` (None without AIOps)."""
+        state = self.app.extensions.get("aiops")
+        return getattr(state, "llm", None)
+
+
 class HttpTarget:
     """A running server at ``base_url``."""
 
@@ -130,6 +137,8 @@ class SimulationRecord:
     detection: dict = field(default_factory=dict)
     evidence: list[dict] = field(default_factory=list)
     hypotheses: list[dict] = field(default_factory=list)
+    hypotheses_ranked_by: str = "evidence"  # "llm" when a configured model re-ranked them
+    ranking_note: str = ""                  # the model's reason, or why the evidence ranking stands
     actions: list[dict] = field(default_factory=list)
     what_if: list[dict] = field(default_factory=list)
     validation: dict | None = None
@@ -420,10 +429,40 @@ class Run:
         context = self.scenario.to_dict()["context"]
         result = analyse_evidence(anomalies, context, self.scenario.service)
         rec = self.record
-        rec.evidence, rec.hypotheses = result["evidence"], result["hypotheses"]
+        rec.evidence, rec.hypotheses = result["evidence"], self._refined(result["hypotheses"])
         rec.actions, rec.what_if = result["actions"], result["what_if"]
         top = rec.hypotheses[0]["title"] if rec.hypotheses else "none"
         self._step("analyze", "done", f"{len(rec.hypotheses)} hypotheses (top: {top}), {len(rec.actions)} actions")
+
+    def _refined(self, hypotheses: list[dict]) -> list[dict]:
+        """The evidence's ranking, re-ordered by the model when the app has one configured.
+
+        A model that fails, answers invalid JSON or an order that is not a
+        permutation of the hypotheses leaves the evidence's ranking, and
+        ``record.hypotheses_ranked_by`` says which ranking stands.
+        """
+        self.record.hypotheses_ranked_by = "evidence"
+        llm = getattr(self.target, "llm", None)
+        if llm is None or not llm.enabled or len(hypotheses) < 2:
+            return hypotheses
+        from llm.features import RANKING_INSTRUCTIONS
+        from simulation.analysis import apply_refinement, refinement_schema
+        facts = {"scenario": self.scenario.name, "service": self.scenario.service,
+                 "hypotheses": [{k: h[k] for k in ("category", "title", "confidence", "rank", "evidence")}
+                                for h in hypotheses]}
+        doc = llm.structured("hypothesis_ranking", facts, refinement_schema(hypotheses),
+                             lambda f: {"order": [h["category"] for h in hypotheses]}, RANKING_INSTRUCTIONS)
+        if doc.source != "llm":
+            self.record.ranking_note = f"evidence ranking kept: {doc.fallback_reason}"
+            return hypotheses
+        try:
+            refined = apply_refinement(hypotheses, doc.data)
+        except ValueError as exc:
+            self.record.ranking_note = f"evidence ranking kept: {exc}"
+            return hypotheses
+        self.record.hypotheses_ranked_by = "llm"
+        self.record.ranking_note = doc.data.get("reason", "")
+        return refined
 
     # 5. validate
     def validate(self) -> None:

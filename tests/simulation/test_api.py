@@ -226,3 +226,48 @@ def test_realtime_mode_pushes_the_incident_as_it_unfolds_and_measures_detection(
         assert full["hypotheses"][0]["category"] == "bad_deployment"
     finally:
         unregister("quick_realtime_test")
+
+
+def test_a_configured_model_reranks_the_hypotheses_and_a_bad_order_keeps_the_evidence(tmp_path):
+    """The real openai client against a loopback chat-completions server: the
+    model's order replaces the evidence's ranks (confidences stay), and an
+    order that drops a hypothesis is refused."""
+    import json
+
+    from tests.llm.conftest import ChatServer, reply
+    chat = ChatServer()
+    app = make_app(tmp_path, AIOPS_LLM_BASE_URL=chat.url, AIOPS_LLM_API_KEY="sk-test-0123456789abcdef",
+                   AIOPS_LLM_MODEL="fake-model", AIOPS_LLM_RETRIES=0, AIOPS_LLM_TIMEOUT_S=5,
+                   AIOPS_ALERTS_FROM_INCIDENTS=False)  # only the ranking talks to the model here
+    try:
+        client = app.test_client()
+        start = {"auto_analyze": True, "execution_mode": "demo"}
+        baseline = client.post(f"{BASE}/scenarios/memory_leak_gradual/start", json={**start}).get_json()
+        first = client.get(f"{BASE}/simulations/{baseline['simulation_id']}").get_json()
+        # the first run's ranking request got the default (non-JSON) answer: the evidence ranking stands
+        assert first["hypotheses_ranked_by"] == "evidence" and "evidence ranking kept" in first["ranking_note"]
+        evidence_order = [h["category"] for h in first["hypotheses"]]
+        assert len(evidence_order) >= 2 and evidence_order[0] == "memory_leak"
+        ranking_prompts = [p for p in chat.prompts() if "Re-rank these incident hypotheses" in p]
+        assert ranking_prompts and all(c in ranking_prompts[-1] for c in evidence_order)
+
+        swapped = [evidence_order[1], evidence_order[0], *evidence_order[2:]]
+        chat.default = reply(json.dumps({"order": swapped, "reason": "the deploy came first"}))
+        second = client.post(f"{BASE}/scenarios/memory_leak_gradual/start", json={**start}).get_json()
+        full = client.get(f"{BASE}/simulations/{second['simulation_id']}").get_json()
+        assert full["hypotheses_ranked_by"] == "llm" and full["ranking_note"] == "the deploy came first"
+        assert [h["category"] for h in full["hypotheses"]] == swapped
+        assert [h["rank"] for h in full["hypotheses"]] == list(range(1, len(swapped) + 1))
+        assert full["hypotheses"][0]["evidence_rank"] == 2
+        by_category = {h["category"]: h["confidence"] for h in first["hypotheses"]}
+        assert all(h["confidence"] == by_category[h["category"]] for h in full["hypotheses"])
+
+        chat.default = reply(json.dumps({"order": evidence_order[:1]}))  # drops hypotheses: invalid twice
+        app.extensions["aiops"].llm.cache.items.clear()  # same scenario, same facts: else a cache hit
+        third = client.post(f"{BASE}/scenarios/memory_leak_gradual/start", json={**start}).get_json()
+        kept = client.get(f"{BASE}/simulations/{third['simulation_id']}").get_json()
+        assert kept["hypotheses_ranked_by"] == "evidence"
+        assert [h["category"] for h in kept["hypotheses"]] == evidence_order
+    finally:
+        AIOps.shutdown(app)
+        chat.stop()
