@@ -9,6 +9,7 @@ SLO alerts (``ingest(app, parse_raw_alerts(...), source="slo")``).
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -117,6 +118,7 @@ class AlertsState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     incident_errors: int = 0
     slo_alert_errors: int = 0
+    refiner: "_Worker | None" = None
 
     def on_incident(self, event: str, incident: dict) -> None:
         """The analysis engine's notify hook: incident anomalies enter the same pipeline. Never raises."""
@@ -125,7 +127,7 @@ class AlertsState:
         try:
             alerts = alerts_from_incident(event, incident, time.time())
             if alerts:
-                self.ingest(alerts)
+                self.ingest(alerts, refine_in_background=True)
         except Exception:
             self.incident_errors += 1
             log.warning("aiops: incident -> alerts failed", exc_info=True)
@@ -135,13 +137,17 @@ class AlertsState:
         try:
             alerts = alerts_from_slo_alert(event, alert, time.time())
             if alerts:
-                self.ingest(alerts)
+                self.ingest(alerts, refine_in_background=True)
         except Exception:
             self.slo_alert_errors += 1
             log.warning("aiops: SLO alert -> alerts failed", exc_info=True)
 
-    def ingest(self, alerts, now_s: float | None = None) -> dict:
-        """Dedup, classify, correlate, route and store validated ``Alert``s in one transaction."""
+    def ingest(self, alerts, now_s: float | None = None, refine_in_background: bool = False) -> dict:
+        """Dedup, classify, correlate, route and store validated ``Alert``s in one transaction.
+
+        A refinement (the model) runs after the transaction: in this thread, or,
+        with ``refine_in_background`` (alerts raised inside an analysis pass),
+        in the refiner thread, so a slow model never holds up the pass."""
         started = time.perf_counter()
         now_s = time.time() if now_s is None else now_s
         analysis = self.store.store
@@ -159,7 +165,11 @@ class AlertsState:
                 self.store.save(result.records, result.groups)
         if self.refine is not None:
             created = {o["alert_id"] for o in result.outcomes if o["action"] == "created"}
-            self._apply_refinements([r for r in result.records if r.id in created])
+            records = [r for r in result.records if r.id in created]
+            if records and refine_in_background:
+                self._refiner().submit(lambda: self._apply_refinements(records))
+            elif records:
+                self._apply_refinements(records)
         counts = {}
         for o in result.outcomes:
             counts[o["action"]] = counts.get(o["action"], 0) + 1
@@ -167,6 +177,12 @@ class AlertsState:
                 "deduplicated": counts.get("deduplicated", 0), "resolved": counts.get("resolved", 0),
                 "ignored": counts.get("ignored", 0), "groups": sorted({g.id for g in result.groups}),
                 "duration_ms": round((time.perf_counter() - started) * 1000.0, 3), "outcomes": result.outcomes}
+
+    def _refiner(self) -> "_Worker":
+        with self.lock:
+            if self.refiner is None:
+                self.refiner = _Worker("aiops-alert-refiner")
+            return self.refiner
 
     def _apply_refinements(self, records) -> None:
         """Refine new alerts' classifications outside the write transaction, then store them."""
@@ -210,6 +226,39 @@ class AlertsState:
         return {**group.to_json(), "brief": brief, "brief_source": source, "brief_facts": facts, "runbooks": runbooks,
                 "related_deploys": [{**d, "deployed_at": iso(d["deployed_at"])} for d in deploys],
                 "alerts": [r.to_json() for r in sorted(records, key=lambda r: r.first_seen)]}
+
+
+class _Worker:
+    """One daemon thread running submitted jobs in order; a failing job is logged, never raised."""
+
+    def __init__(self, name: str, max_pending: int = 1000):
+        self.jobs: queue.Queue = queue.Queue(max_pending)
+        self.dropped = 0
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, job) -> None:
+        try:
+            self.jobs.put_nowait(job)
+        except queue.Full:  # the model is far behind: keep the rules' answer
+            self.dropped += 1
+
+    def join(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every submitted job ran (tests); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while self.jobs.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self.jobs.unfinished_tasks
+
+    def _run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            try:
+                job()
+            except Exception:
+                log.warning("aiops: background alert refinement failed", exc_info=True)
+            finally:
+                self.jobs.task_done()
 
 
 def _incident_span(incident) -> dict:

@@ -132,6 +132,7 @@ def test_the_model_writes_the_alert_brief_and_the_slo_summary(tmp_path, chat):
     app = make_app(tmp_path, **llm_config(chat))
     try:
         client, _ = outage(app, tmp_path)  # the SLO alert is refined by the default answer: invalid JSON
+        assert app.extensions["aiops.alerts"].refiner.join()  # (in the background) before the next answer
         chat.respond(reply("P1 — shop availability burning; open the runbook."))
         group_id = call(client, "GET", "/aiops/alerts/groups").json["groups"][0]["id"]
         group = call(client, "GET", f"/aiops/alerts/groups/{group_id}").json
@@ -181,3 +182,20 @@ def test_the_model_narrates_a_replay_and_a_failing_one_falls_back(chat):
         assert fallback["markdown"] == report(result, points=False)["narrative"]["markdown"]
     finally:
         writer.close()
+
+
+def test_alerts_raised_inside_a_pass_are_refined_in_the_background(tmp_path, chat):
+    """An SLO alert enters triage inside the SLO pass; the model's refinement must not hold the pass."""
+    app = make_app(tmp_path, **{**llm_config(chat), "AIOPS_LLM_TIMEOUT_S": 20})
+    try:
+        chat.respond(reply(classification("P1", "outage", "all", 0.95, "whole shop down"), delay_s=5.0))
+        client, computed = outage(app, tmp_path)  # returns while the model is still "thinking"
+        assert [e["event"] for e in computed["alert_events"]] == ["opened"]
+        before = call(client, "GET", "/aiops/alerts").json["alerts"][0]["classification"]
+        assert before["source"] == "rules" and before["priority"] == "P1"
+        assert app.extensions["aiops.alerts"].refiner.join(15.0)
+        after = call(client, "GET", "/aiops/alerts").json["alerts"][0]["classification"]
+        assert after["source"] == "refined" and after["users_affected"] == "all"
+        assert any("whole shop down" in r for r in after["reasons"])
+    finally:
+        AIOps.shutdown(app)
