@@ -838,13 +838,16 @@ def triage(batch: list[Alert], open_records: list[AlertRecord], open_groups: lis
             existing.message = alert.message or existing.message
             if alert.value is not None:
                 existing.value = alert.value
-            escalated = False
-            if alert.severity != existing.severity:  # a repeat at another severity may raise the priority
-                again = classify(alert, ctx, config.classifier, refine)
-                if PRIORITIES.index(again.priority) < PRIORITIES.index(existing.classification.get("priority", "P4")):
-                    again.reasons.insert(0, f"severity changed {existing.severity} -> {alert.severity}")
-                    existing.classification, escalated = again.to_dict(), True
-                existing.severity = alert.severity
+            # A repeat may raise the priority (a higher severity, or a burn rate that crossed 14.4x);
+            # it never lowers it.
+            again = classify(alert, ctx, config.classifier, refine)
+            escalated = PRIORITIES.index(again.priority) < PRIORITIES.index(
+                existing.classification.get("priority", "P4"))
+            if escalated:
+                again.reasons.insert(0, f"severity changed {existing.severity} -> {alert.severity}"
+                                     if alert.severity != existing.severity else "a repeat raised the priority")
+                existing.classification = again.to_dict()
+            existing.severity = alert.severity
             changed_r[existing.id] = existing
             outcomes.append({"action": "deduplicated", "alert_id": existing.id, "count": existing.count,
                              "group_id": existing.group_id, "escalated": escalated})

@@ -428,3 +428,24 @@ def test_a_repeat_at_a_higher_severity_raises_the_priority():
     assert record.classification["reasons"][0] == "severity changed warning -> critical"
     calm = p.feed([raw("CustomCheck", "checkout", 120, severity="warning")])
     assert not calm.outcomes[0]["escalated"] and record.classification["priority"] == "P2"
+
+
+def test_slo_alerts_enter_triage_and_a_faster_burn_raises_the_priority():
+    from aiops.triage import alerts_from_slo_alert
+    slo_alert = {"id": "SLO-1", "service": "shop", "route": "/orders", "slo_name": "shop-availability",
+                 "rule": "page-slow", "severity": "page", "long_burn_rate": 8.0, "reason": "burning 8x over 6h"}
+    assert alerts_from_slo_alert("acknowledged", slo_alert, T0) == []
+    pipeline = Pipeline()
+    first = pipeline.feed(alerts_from_slo_alert("opened", slo_alert, T0))
+    record = pipeline.records[first.outcomes[0]["alert_id"]]
+    assert record.source == "slo" and record.labels["burn_rate"] == "8"
+    assert record.classification["priority"] == "P2"  # 6x <= burn < 14.4x
+    faster = {**slo_alert, "rule": "page-fast", "long_burn_rate": 20.0}
+    again = pipeline.feed(alerts_from_slo_alert("escalated", faster, T0 + 60), now_s=T0 + 60)
+    assert again.outcomes[0]["action"] == "deduplicated" and again.outcomes[0]["escalated"] is True
+    assert record.classification["priority"] == "P1" and record.count == 2
+    assert record.classification["reasons"][0] == "a repeat raised the priority"
+    calmer = pipeline.feed(alerts_from_slo_alert("escalated", slo_alert, T0 + 120), now_s=T0 + 120)
+    assert calmer.outcomes[0]["escalated"] is False and record.classification["priority"] == "P1"  # never lowered
+    pipeline.feed(alerts_from_slo_alert("resolved", faster, T0 + 180), now_s=T0 + 180)
+    assert record.status == "resolved"
