@@ -273,6 +273,8 @@ def test_api_key_prompt_wrong_key_message_and_resolve_from_the_page(dashboard):
     d = dashboard(AIOPS_API_KEY="s3cret-key", AIOPS_AUTO_RESOLVE_S=3600)
     page = d.open()
     page.wait_for_selector("#key-dialog:not([hidden])")
+    # the simulator guards its reads too: its panel says so while the dialog stays as the user left it
+    page.wait_for_selector("#scenarios-body:has-text('needs the API key')")
     page.fill("#key-input", "wrong-key")
     page.click("#key-save")
     page.wait_for_selector("#key-message:has-text('rejected')")
@@ -283,6 +285,7 @@ def test_api_key_prompt_wrong_key_message_and_resolve_from_the_page(dashboard):
     page.click("#key-save")
     page.wait_for_selector("#key-dialog", state="hidden")
     assert page.locator("#key-button").inner_text() == "API key ✓"
+    page.wait_for_selector('#scenarios-body li[data-scenario="memory_leak_gradual"]')  # read with the key
 
     inject_from_panel(page, "error", "/payment", rate=1)
     page.wait_for_selector('#chaos-faults li[data-endpoint="/payment"]')

@@ -101,9 +101,11 @@
   function api(method, path, body) {
     var headers = {"Accept": "application/json"};
     var opts = {method: method, headers: headers, credentials: "same-origin", cache: "no-store"};
+    // The key goes with every call once entered: the simulator guards its reads too (they say what is
+    // being injected). Same origin only (connect-src 'self').
+    var key = apiKey();
+    if (key) headers["X-API-Key"] = key;
     if (method !== "GET") {
-      var key = apiKey();
-      if (key) headers["X-API-Key"] = key;
       headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body || {});
     }
@@ -115,7 +117,9 @@
         // to an existing endpoint saying that one object (an incident, a scenario) is not found.
         var absent = res.status === 404 && (!data || typeof data.error !== "string" || /^no such endpoint/i.test(data.error));
         var result = {ok: res.ok, status: res.status, data: data, absent: absent};
-        if (res.status === 401) onUnauthorized(result);
+        // A refused change asks for the key; a refused read (polled every few seconds) only says so in its
+        // panel, or the dialog would reopen and wipe what the user is typing.
+        if (res.status === 401 && method !== "GET") onUnauthorized(result);
         return result;
       });
     }, function (err) {
@@ -169,6 +173,7 @@
           closeKeyDialog();
           hideBanner();
           updateKeyButton();
+          refreshSoon();  // panels whose reads need the key (the simulator) load now
           return;
         }
         setApiKey(previous);
@@ -811,6 +816,7 @@
     var catalogue = state.scenariosLoaded ? Promise.resolve() :
       api("GET", "/api/v1/simulator/scenarios").then(function (res) {
         if (res.absent) { state.features.scenarios = false; replace(body, unavailable("The scenario simulator")); return; }
+        if (res.status === 401) { replace(body, keyNeeded("The scenario simulator", res)); return; }
         if (!res.ok) { replace(body, el("p", {class: "error", text: errorText(res)})); return; }
         var list = asList(res.data, ["scenarios", "items"]);
         state.scenariosLoaded = true;
@@ -829,7 +835,8 @@
       if (!state.scenariosLoaded || !hasRule("scenarios", "/api/v1/simulator/simulations")) return;
       return api("GET", "/api/v1/simulator/simulations").then(function (res) {
         var box = $("simulations");
-        if (!res.ok) { replace(box, []); return; }
+        if (res.status === 401) { replace(box, keyNeeded("Recent simulations", res)); return; }
+        if (!res.ok) { replace(box, el("p", {class: "error", text: "Simulations unavailable: " + errorText(res)})); return; }
         var runs = asList(res.data, ["simulations"]).slice(0, 5);
         replace(box, runs.length ? [el("h3", {text: "Recent simulations"}), el("ul", {class: "plain"}, runs.map(function (r) {
           var running = r.status === "running" || r.status === "pending";
@@ -842,6 +849,14 @@
         }))] : []);
       });
     });
+  }
+
+  /** A panel whose reads need the API key: says so, with a button to enter it. */
+  function keyNeeded(what, res) {
+    var wrong = res.data && res.data.error === "invalid API key";
+    return el("p", {class: "note"}, what + (wrong ? " rejected the API key. " : " needs the API key (AIOPS_API_KEY), even to read. "),
+      el("button", {type: "button", class: "secondary", "data-key": "1", onclick: function () { openKeyDialog(""); },
+                    text: "Enter API key"}));
   }
 
   function hasRule(feature, rule) {
