@@ -73,8 +73,8 @@
   }
   function fmtPct(v) {
     if (v === null || v === undefined) return "–";
-    var p = v * 100;
-    return (p === 0 ? "0" : p < 0.1 ? p.toFixed(2) : p < 10 ? p.toFixed(1) : p.toFixed(0)) + "%";
+    var p = v * 100, a = Math.abs(p);
+    return (p === 0 ? "0" : a < 0.1 ? p.toFixed(2) : a < 10 ? p.toFixed(1) : p.toFixed(0)) + "%";
   }
   function fmtNum(v, digits) {
     if (v === null || v === undefined || isNaN(v)) return "–";
@@ -578,6 +578,14 @@
         replace(reader, unavailable(doc.label));
         return;
       }
+      if (res.status === 422 && res.data && res.data.error) {
+        // the request was fine but this incident cannot be processed yet (a replay on a young store): say
+        // why, plainly, as a note rather than a failure
+        replace(reader, [el("div", {class: "row small muted"}, el("b", {text: doc.label}),
+          el("button", {type: "button", class: "secondary", onclick: function () { replace(reader, []); }, text: "Close"})),
+          el("p", {class: "small unavailable-doc"}, el("b", {text: res.data.error + ". "}), res.data.detail || "")]);
+        return;
+      }
       if (!res.ok) { replace(reader, el("p", {class: "error", text: errorText(res)})); return; }
       var d = res.data || {};
       // documents (branch "llm") answer {text, source, model, ...}; the replay (branch "replay") answers
@@ -737,8 +745,10 @@
                  (x.indicator ? " · " + x.indicator : "") + (x.target !== undefined ? " " + x.target : "")})),
             el("td", null, el("span", {class: "pill", "data-state": x.risk_level || "", text: x.risk_level || "?"})),
             el("td", {text: fmtNum(x.burn_rate_5m, 2) + " / " + fmtNum(x.burn_rate_1h, 2) + " / " + fmtNum(x.burn_rate_24h, 2)}),
-            el("td", null, left === null ? "–" : [el("div", {class: "bar"}, el("i", {"data-state": barState,
-              class: "fill-" + Math.round(Math.max(0, Math.min(1, left)) * 20)})), fmtPct(left)])));
+            el("td", {title: left === null ? "" : "error budget remaining over the SLO window: " + fmtPct(left)},
+              left === null ? "–" : [el("div", {class: "bar"}, el("i", {"data-state": barState,
+              class: "fill-" + Math.round(Math.max(0, Math.min(1, left)) * 20)})),
+              left < 0 ? el("span", {class: "error", text: "exhausted (" + fmtPct(left) + ")"}) : fmtPct(left)])));
         });
         table.appendChild(tb);
         out.push(el("div", {class: "table-wrap"}, table));
@@ -843,7 +853,10 @@
           return el("li", {"data-simulation": r.simulation_id},
             el("span", null, el("code", {text: r.simulation_id}), " " + r.scenario_id + " · ",
               el("span", {class: "pill", "data-state": running ? "warn" : r.status === "completed" ? "ok" : "bad", text: r.status}),
-              r.incident_id ? " · incident " + r.incident_id : "", " · started " + fmtTime(r.started_at)),
+              r.incident_id ? " · incident " + r.incident_id : "",
+              r.validation && typeof r.validation.score === "number" ? " · score " + fmtNum(r.validation.score, 2) +
+                (r.validation.passed ? " (passed)" : " (failed)") : "",
+              " · started " + fmtTime(r.started_at)),
             running ? el("button", {type: "button", class: "secondary", onclick: function () { stopSimulation(r.simulation_id); },
                                     text: "Stop"}) : null);
         }))] : []);
