@@ -192,7 +192,7 @@
 
   function refreshEveryMs() {
     var base = (state.config && state.config.refresh_s) || 5;
-    return Math.max(base, state.rangeS / 180) * 1000;   // long ranges change slowly: poll less
+    return Math.max(base, state.rangeS / 900) * 1000;   // long ranges change slowly: 24 h polls every 96 s
   }
 
   function schedule() {
