@@ -80,6 +80,17 @@
     if (v === null || v === undefined || isNaN(v)) return "–";
     return Number(v).toFixed(digits === undefined ? 2 : digits);
   }
+  /** A burn rate: 2 decimals below 10, 1 below 100, none above. */
+  function fmtBurn(v) {
+    if (typeof v !== "number") return "–";
+    return v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0);
+  }
+  /** Budget left (a ratio of the window's budget): an overspent budget reads "exhausted", its figure in the title. */
+  function fmtBudget(v) {
+    if (typeof v !== "number") return "–";
+    if (v >= 0) return fmtPct(v);
+    return el("span", {class: "error", title: "budget left " + fmtPct(v) + " (overspent)", text: "exhausted"});
+  }
   function fmtTime(iso) {
     if (!iso) return "";
     var d = new Date(iso);
@@ -744,11 +755,11 @@
                el("div", {class: "muted small", text: (x.service_name || "") + (x.route ? " " + x.route : "") +
                  (x.indicator ? " · " + x.indicator : "") + (x.target !== undefined ? " " + x.target : "")})),
             el("td", null, el("span", {class: "pill", "data-state": x.risk_level || "", text: x.risk_level || "?"})),
-            el("td", {text: fmtNum(x.burn_rate_5m, 2) + " / " + fmtNum(x.burn_rate_1h, 2) + " / " + fmtNum(x.burn_rate_24h, 2)}),
+            el("td", {class: "nowrap", text: fmtBurn(x.burn_rate_5m) + " / " + fmtBurn(x.burn_rate_1h) + " / " + fmtBurn(x.burn_rate_24h)}),
             el("td", {title: left === null ? "" : "error budget remaining over the SLO window: " + fmtPct(left)},
               left === null ? "–" : [el("div", {class: "bar"}, el("i", {"data-state": barState,
               class: "fill-" + Math.round(Math.max(0, Math.min(1, left)) * 20)})),
-              left < 0 ? el("span", {class: "error", text: "exhausted (" + fmtPct(left) + ")"}) : fmtPct(left)])));
+              fmtBudget(left)])));
         });
         table.appendChild(tb);
         out.push(el("div", {class: "table-wrap"}, table));
@@ -761,8 +772,8 @@
         if (previous) replace(result, Array.prototype.slice.call(previous.childNodes));
         gates.appendChild(el("li", null,
           el("div", null, el("b", {text: name}), " ", el("span", {class: "pill", "data-state": svc.risk_level, text: svc.risk_level}),
-             el("span", {class: "muted small", text: " burn " + fmtNum(svc.composite_burn_rate, 2) + " · budget " +
-               (typeof svc.error_budget_remaining === "number" ? fmtPct(svc.error_budget_remaining) : "–")}), result),
+             el("span", {class: "muted small", text: " burn " + fmtBurn(svc.composite_burn_rate) + " · budget "},
+               fmtBudget(svc.error_budget_remaining)), result),
           el("button", {type: "button", class: "secondary", onclick: function () { checkGate(name, result); }, text: "Release gate"})));
       });
       if (services.length) out.push(el("h3", {text: "Release gate"}), gates);
