@@ -203,7 +203,8 @@
 
   function refreshEveryMs() {
     var base = (state.config && state.config.refresh_s) || 5;
-    return Math.max(base, state.rangeS / 900) * 1000;   // long ranges change slowly: 24 h polls every 96 s
+    // ranges longer than 15 min change slowly and cost more to read: poll every range / 180 (8 min at 24 h)
+    return Math.max(base, state.rangeS > 900 ? state.rangeS / 180 : 0) * 1000;
   }
 
   function schedule() {
