@@ -89,7 +89,7 @@
   function fmtBudget(v) {
     if (typeof v !== "number") return "–";
     if (v >= 0) return fmtPct(v);
-    return el("span", {class: "error", title: "budget left " + fmtPct(v) + " (overspent)", text: "exhausted"});
+    return el("span", {class: "error nowrap", title: "budget left " + fmtPct(v) + " (overspent)", text: "exhausted"});
   }
   function fmtTime(iso) {
     if (!iso) return "";
@@ -744,7 +744,7 @@
         return;
       }
       if (snaps.length) {
-        var table = el("table", null, el("thead", null, el("tr", null, ["SLO", "risk", "burn 5m / 1h / 24h", "budget left"].map(function (h) {
+        var table = el("table", null, el("thead", null, el("tr", null, ["SLO", "burn 5m / 1h / 24h", "budget left"].map(function (h) {
           return el("th", {text: h});
         }))));
         var tb = el("tbody");
@@ -752,10 +752,10 @@
           var left = typeof x.error_budget_remaining === "number" ? x.error_budget_remaining : null;
           var barState = left === null ? "" : left < 0.2 ? "bad" : left < 0.5 ? "warn" : "";
           tb.appendChild(el("tr", {"data-slo": x.slo_name || ""},
-            el("td", null, el("b", {text: x.slo_name || "?"}),
+            el("td", {class: "slo-name"}, el("b", {text: x.slo_name || "?"}), " ",
+               el("span", {class: "pill", "data-state": x.risk_level || "", text: x.risk_level || "?"}),
                el("div", {class: "muted small", text: (x.service_name || "") + (x.route ? " " + x.route : "") +
                  (x.indicator ? " · " + x.indicator : "") + (x.target !== undefined ? " " + x.target : "")})),
-            el("td", null, el("span", {class: "pill", "data-state": x.risk_level || "", text: x.risk_level || "?"})),
             el("td", {class: "nowrap", text: fmtBurn(x.burn_rate_5m) + " / " + fmtBurn(x.burn_rate_1h) + " / " + fmtBurn(x.burn_rate_24h)}),
             el("td", {title: left === null ? "" : "error budget remaining over the SLO window: " + fmtPct(left)},
               left === null ? "–" : [el("div", {class: "bar"}, el("i", {"data-state": barState,
