@@ -440,6 +440,14 @@ def test_optional_panels_show_the_real_features(dashboard):
     assert run["incident_id"] and run["incident_id"] in row and f'score {run["validation"]["score"]:.2f}' in row
     # its incident is listed: open, or already resolved (AIOPS_AUTO_RESOLVE_S is short here) under "Resolved"
     page.wait_for_selector(f'#incidents .incident[data-incident="{run["incident_id"]}"]', state="attached")
+    # a run in real time (started through the API) is still running: the page stops it
+    live = http.post(d.url + "/api/v1/simulator/scenarios/cpu_spike_traffic_surge/start",
+                     json={"execution_mode": "realtime", "auto_analyze": False}).json()
+    running = f'#simulations li[data-simulation="{live["simulation_id"]}"]'
+    page.click(running + ':has(.pill:text-is("running")) button')
+    page.wait_for_selector(f"#scenario-message:has-text('Stopped {live['simulation_id']}.')")
+    page.wait_for_selector(running + ':has(.pill:text-is("stopped"))')
+    assert http.get(f'{d.url}/api/v1/simulator/simulations/{live["simulation_id"]}').json()["status"] == "stopped"
 
     # an incident's documents and its replay, read on the page
     card = f'#incident-list .incident[data-incident="{incident_id}"]'
