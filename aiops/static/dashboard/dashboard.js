@@ -600,7 +600,7 @@
       }
       if (!res.ok) { replace(reader, el("p", {class: "error", text: errorText(res)})); return; }
       var d = res.data || {};
-      // documents (branch "llm") answer {text, source, model, ...}; the replay (branch "replay") answers
+      // documents (llm/api.py) answer {text, source, model, ...}; the replay (aiops/replay_api.py) answers
       // {narrative: {markdown}, plots: {timeline}, ...}
       var text = typeof d.text === "string" ? d.text : d.narrative && typeof d.narrative.markdown === "string"
         ? d.narrative.markdown : JSON.stringify(d, null, 2);
@@ -718,7 +718,7 @@
     return [];
   }
 
-  // SLOs (branch "slo"): GET /aiops/summary (risk per service) and GET /aiops/burn (every SLO's latest
+  // SLOs (aiops/slo_api.py): GET /aiops/summary (risk per service) and GET /aiops/burn (every SLO's latest
   // burn snapshot). The release gate is checked on demand: each GET /aiops/release/<service> is recorded in
   // the gate's audit trail, so the page never polls it.
   function loadSlo() {
@@ -804,7 +804,7 @@
     });
   }
 
-  // Alert groups (branch "alerts"): GET /aiops/alerts/groups?status=open.
+  // Alert groups (aiops/alerts_api.py): GET /aiops/alerts/groups?status=open.
   function loadAlerts() {
     var body = $("alerts-body");
     if (state.features.alerts === false) { replace(body, unavailable("Alert groups")); return Promise.resolve(); }
@@ -830,7 +830,7 @@
     });
   }
 
-  // Scenarios (branch "sim"): GET /api/v1/simulator/scenarios (a list, read once), POST .../<id>/start in the
+  // Scenarios (simulation/api.py, registered by Chaos; its reads need the API key too): GET /api/v1/simulator/scenarios (a list, read once), POST .../<id>/start in the
   // background mode (answers at once), GET /api/v1/simulator/simulations (polled) and POST .../<sim_id>/stop.
   function loadScenarios() {
     var body = $("scenarios-body");
