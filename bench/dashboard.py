@@ -9,7 +9,7 @@ Werkzeug server; ``requests`` then times, median of ``--repeat`` calls:
 * ``GET /aiops/dashboard/series?range_s=R&points=90`` (every route's RED buckets with the baseline band)
   side by side with ``GET /aiops/metrics?window_s=R`` (the existing per-route aggregate over the same
   spans: the peer it is compared with) for R = 15 min, 1 h, 6 h, 24 h;
-* one page refresh: the seven GETs the page sends per poll at the default 15-minute range;
+* one page refresh: the eleven GETs the page sends per poll at the default 15-minute range;
 * the page's weight: every static file, raw and gzip-compressed.
 
     .venv/bin/python bench/dashboard.py [--hours 24] [--rate 1.0] [--repeat 5] [--json]
@@ -37,7 +37,8 @@ from telemetry.store import _INSERT, SpanStore, connect  # noqa: E402
 
 RANGES_S = (900, 3600, 6 * 3600, 24 * 3600)
 REFRESH = ("/aiops/status", "/aiops/metrics?window_s=900", "/aiops/metrics", "/aiops/dashboard/series?range_s=900&points=90",
-           "/aiops/dependencies", "/aiops/incidents?status=all&limit=200", "/simulate/status")
+           "/aiops/dependencies", "/aiops/incidents?status=all&limit=200", "/simulate/status", "/aiops/summary",
+           "/aiops/burn", "/aiops/alerts/groups?status=open", "/api/v1/simulator/simulations")
 
 
 def fill(db_path: str, hours: float, rate: float) -> int:

@@ -73,12 +73,23 @@
   }
   function fmtPct(v) {
     if (v === null || v === undefined) return "–";
-    var p = v * 100;
-    return (p === 0 ? "0" : p < 0.1 ? p.toFixed(2) : p < 10 ? p.toFixed(1) : p.toFixed(0)) + "%";
+    var p = v * 100, a = Math.abs(p);
+    return (p === 0 ? "0" : a < 0.1 ? p.toFixed(2) : a < 10 ? p.toFixed(1) : p.toFixed(0)) + "%";
   }
   function fmtNum(v, digits) {
     if (v === null || v === undefined || isNaN(v)) return "–";
     return Number(v).toFixed(digits === undefined ? 2 : digits);
+  }
+  /** A burn rate: 2 decimals below 10, 1 below 100, none above. */
+  function fmtBurn(v) {
+    if (typeof v !== "number") return "–";
+    return v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0);
+  }
+  /** Budget left (a ratio of the window's budget): an overspent budget reads "exhausted", its figure in the title. */
+  function fmtBudget(v) {
+    if (typeof v !== "number") return "–";
+    if (v >= 0) return fmtPct(v);
+    return el("span", {class: "error nowrap", title: "budget left " + fmtPct(v) + " (overspent)", text: "exhausted"});
   }
   function fmtTime(iso) {
     if (!iso) return "";
@@ -101,9 +112,11 @@
   function api(method, path, body) {
     var headers = {"Accept": "application/json"};
     var opts = {method: method, headers: headers, credentials: "same-origin", cache: "no-store"};
+    // The key goes with every call once entered: the simulator guards its reads too (they say what is
+    // being injected). Same origin only (connect-src 'self').
+    var key = apiKey();
+    if (key) headers["X-API-Key"] = key;
     if (method !== "GET") {
-      var key = apiKey();
-      if (key) headers["X-API-Key"] = key;
       headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body || {});
     }
@@ -115,7 +128,9 @@
         // to an existing endpoint saying that one object (an incident, a scenario) is not found.
         var absent = res.status === 404 && (!data || typeof data.error !== "string" || /^no such endpoint/i.test(data.error));
         var result = {ok: res.ok, status: res.status, data: data, absent: absent};
-        if (res.status === 401) onUnauthorized(result);
+        // A refused change asks for the key; a refused read (polled every few seconds) only says so in its
+        // panel, or the dialog would reopen and wipe what the user is typing.
+        if (res.status === 401 && method !== "GET") onUnauthorized(result);
         return result;
       });
     }, function (err) {
@@ -169,6 +184,7 @@
           closeKeyDialog();
           hideBanner();
           updateKeyButton();
+          refreshSoon();  // panels whose reads need the key (the simulator) load now
           return;
         }
         setApiKey(previous);
@@ -187,7 +203,8 @@
 
   function refreshEveryMs() {
     var base = (state.config && state.config.refresh_s) || 5;
-    return Math.max(base, state.rangeS / 180) * 1000;   // long ranges change slowly: poll less
+    // ranges longer than 15 min change slowly and cost more to read: poll every range / 180 (8 min at 24 h)
+    return Math.max(base, state.rangeS > 900 ? state.rangeS / 180 : 0) * 1000;
   }
 
   function schedule() {
@@ -573,9 +590,17 @@
         replace(reader, unavailable(doc.label));
         return;
       }
+      if (res.status === 422 && res.data && res.data.error) {
+        // the request was fine but this incident cannot be processed yet (a replay on a young store): say
+        // why, plainly, as a note rather than a failure
+        replace(reader, [el("div", {class: "row small muted"}, el("b", {text: doc.label}),
+          el("button", {type: "button", class: "secondary", onclick: function () { replace(reader, []); }, text: "Close"})),
+          el("p", {class: "small unavailable-doc"}, el("b", {text: res.data.error + ". "}), res.data.detail || "")]);
+        return;
+      }
       if (!res.ok) { replace(reader, el("p", {class: "error", text: errorText(res)})); return; }
       var d = res.data || {};
-      // documents (branch "llm") answer {text, source, model, ...}; the replay (branch "replay") answers
+      // documents (llm/api.py) answer {text, source, model, ...}; the replay (aiops/replay_api.py) answers
       // {narrative: {markdown}, plots: {timeline}, ...}
       var text = typeof d.text === "string" ? d.text : d.narrative && typeof d.narrative.markdown === "string"
         ? d.narrative.markdown : JSON.stringify(d, null, 2);
@@ -693,7 +718,7 @@
     return [];
   }
 
-  // SLOs (branch "slo"): GET /aiops/summary (risk per service) and GET /aiops/burn (every SLO's latest
+  // SLOs (aiops/slo_api.py): GET /aiops/summary (risk per service) and GET /aiops/burn (every SLO's latest
   // burn snapshot). The release gate is checked on demand: each GET /aiops/release/<service> is recorded in
   // the gate's audit trail, so the page never polls it.
   function loadSlo() {
@@ -719,7 +744,7 @@
         return;
       }
       if (snaps.length) {
-        var table = el("table", null, el("thead", null, el("tr", null, ["SLO", "risk", "burn 5m / 1h / 24h", "budget left"].map(function (h) {
+        var table = el("table", null, el("thead", null, el("tr", null, ["SLO", "burn 5m / 1h / 24h", "budget left"].map(function (h) {
           return el("th", {text: h});
         }))));
         var tb = el("tbody");
@@ -727,13 +752,15 @@
           var left = typeof x.error_budget_remaining === "number" ? x.error_budget_remaining : null;
           var barState = left === null ? "" : left < 0.2 ? "bad" : left < 0.5 ? "warn" : "";
           tb.appendChild(el("tr", {"data-slo": x.slo_name || ""},
-            el("td", null, el("b", {text: x.slo_name || "?"}),
+            el("td", {class: "slo-name"}, el("b", {text: x.slo_name || "?"}), " ",
+               el("span", {class: "pill", "data-state": x.risk_level || "", text: x.risk_level || "?"}),
                el("div", {class: "muted small", text: (x.service_name || "") + (x.route ? " " + x.route : "") +
                  (x.indicator ? " · " + x.indicator : "") + (x.target !== undefined ? " " + x.target : "")})),
-            el("td", null, el("span", {class: "pill", "data-state": x.risk_level || "", text: x.risk_level || "?"})),
-            el("td", {text: fmtNum(x.burn_rate_5m, 2) + " / " + fmtNum(x.burn_rate_1h, 2) + " / " + fmtNum(x.burn_rate_24h, 2)}),
-            el("td", null, left === null ? "–" : [el("div", {class: "bar"}, el("i", {"data-state": barState,
-              class: "fill-" + Math.round(Math.max(0, Math.min(1, left)) * 20)})), fmtPct(left)])));
+            el("td", {class: "nowrap", text: fmtBurn(x.burn_rate_5m) + " / " + fmtBurn(x.burn_rate_1h) + " / " + fmtBurn(x.burn_rate_24h)}),
+            el("td", {title: left === null ? "" : "error budget remaining over the SLO window: " + fmtPct(left)},
+              left === null ? "–" : [el("div", {class: "bar"}, el("i", {"data-state": barState,
+              class: "fill-" + Math.round(Math.max(0, Math.min(1, left)) * 20)})),
+              fmtBudget(left)])));
         });
         table.appendChild(tb);
         out.push(el("div", {class: "table-wrap"}, table));
@@ -746,8 +773,8 @@
         if (previous) replace(result, Array.prototype.slice.call(previous.childNodes));
         gates.appendChild(el("li", null,
           el("div", null, el("b", {text: name}), " ", el("span", {class: "pill", "data-state": svc.risk_level, text: svc.risk_level}),
-             el("span", {class: "muted small", text: " burn " + fmtNum(svc.composite_burn_rate, 2) + " · budget " +
-               (typeof svc.error_budget_remaining === "number" ? fmtPct(svc.error_budget_remaining) : "–")}), result),
+             el("span", {class: "muted small", text: " burn " + fmtBurn(svc.composite_burn_rate) + " · budget "},
+               fmtBudget(svc.error_budget_remaining)), result),
           el("button", {type: "button", class: "secondary", onclick: function () { checkGate(name, result); }, text: "Release gate"})));
       });
       if (services.length) out.push(el("h3", {text: "Release gate"}), gates);
@@ -777,7 +804,7 @@
     });
   }
 
-  // Alert groups (branch "alerts"): GET /aiops/alerts/groups?status=open.
+  // Alert groups (aiops/alerts_api.py): GET /aiops/alerts/groups?status=open.
   function loadAlerts() {
     var body = $("alerts-body");
     if (state.features.alerts === false) { replace(body, unavailable("Alert groups")); return Promise.resolve(); }
@@ -803,7 +830,7 @@
     });
   }
 
-  // Scenarios (branch "sim"): GET /api/v1/simulator/scenarios (a list, read once), POST .../<id>/start in the
+  // Scenarios (simulation/api.py, registered by Chaos; its reads need the API key too): GET /api/v1/simulator/scenarios (a list, read once), POST .../<id>/start in the
   // background mode (answers at once), GET /api/v1/simulator/simulations (polled) and POST .../<sim_id>/stop.
   function loadScenarios() {
     var body = $("scenarios-body");
@@ -811,6 +838,7 @@
     var catalogue = state.scenariosLoaded ? Promise.resolve() :
       api("GET", "/api/v1/simulator/scenarios").then(function (res) {
         if (res.absent) { state.features.scenarios = false; replace(body, unavailable("The scenario simulator")); return; }
+        if (res.status === 401) { replace(body, keyNeeded("The scenario simulator", res)); return; }
         if (!res.ok) { replace(body, el("p", {class: "error", text: errorText(res)})); return; }
         var list = asList(res.data, ["scenarios", "items"]);
         state.scenariosLoaded = true;
@@ -829,19 +857,31 @@
       if (!state.scenariosLoaded || !hasRule("scenarios", "/api/v1/simulator/simulations")) return;
       return api("GET", "/api/v1/simulator/simulations").then(function (res) {
         var box = $("simulations");
-        if (!res.ok) { replace(box, []); return; }
+        if (res.status === 401) { replace(box, keyNeeded("Recent simulations", res)); return; }
+        if (!res.ok) { replace(box, el("p", {class: "error", text: "Simulations unavailable: " + errorText(res)})); return; }
         var runs = asList(res.data, ["simulations"]).slice(0, 5);
         replace(box, runs.length ? [el("h3", {text: "Recent simulations"}), el("ul", {class: "plain"}, runs.map(function (r) {
           var running = r.status === "running" || r.status === "pending";
           return el("li", {"data-simulation": r.simulation_id},
             el("span", null, el("code", {text: r.simulation_id}), " " + r.scenario_id + " · ",
               el("span", {class: "pill", "data-state": running ? "warn" : r.status === "completed" ? "ok" : "bad", text: r.status}),
-              r.incident_id ? " · incident " + r.incident_id : "", " · started " + fmtTime(r.started_at)),
+              r.incident_id ? " · incident " + r.incident_id : "",
+              r.validation && typeof r.validation.score === "number" ? " · score " + fmtNum(r.validation.score, 2) +
+                (r.validation.passed ? " (passed)" : " (failed)") : "",
+              " · started " + fmtTime(r.started_at)),
             running ? el("button", {type: "button", class: "secondary", onclick: function () { stopSimulation(r.simulation_id); },
                                     text: "Stop"}) : null);
         }))] : []);
       });
     });
+  }
+
+  /** A panel whose reads need the API key: says so, with a button to enter it. */
+  function keyNeeded(what, res) {
+    var wrong = res.data && res.data.error === "invalid API key";
+    return el("p", {class: "note"}, what + (wrong ? " rejected the API key. " : " needs the API key (AIOPS_API_KEY), even to read. "),
+      el("button", {type: "button", class: "secondary", "data-key": "1", onclick: function () { openKeyDialog(""); },
+                    text: "Enter API key"}));
   }
 
   function hasRule(feature, rule) {
