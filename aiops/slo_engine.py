@@ -26,6 +26,10 @@ log = logging.getLogger("aiops")
 PRUNE_EVERY_S = 3600.0
 
 
+#: A process that has not published its span-store counters for this long is folded away.
+DEAD_PROCESS_S = 86400.0
+
+
 @dataclass
 class SLOSettings:
     """The AIOPS_SLO_* / forecast / release keys, typed (defaults as in ``SLO_CONFIG``)."""
@@ -162,6 +166,7 @@ class SLOEngine:
         last_prune = float(self.analysis.get_state("slo_last_prune", "0"))
         if now_s - last_prune >= PRUNE_EVERY_S:
             self.store.prune(now_s - s.retention_days * 86400.0)
+            self.store.fold_dead_processes(now_s - DEAD_PROCESS_S)
             self.analysis.set_state("slo_last_prune", now_s)
         result.duration_ms = (time.perf_counter() - started) * 1000.0
         if self.notify is not None:

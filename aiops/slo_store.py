@@ -427,6 +427,23 @@ class SLOStore:
                           (process, service, stats.get("written", 0), stats.get("dropped_spans", 0),
                            stats.get("write_errors", 0), stats.get("queued", 0), now_s))
 
+    def fold_dead_processes(self, idle_before_s: float) -> int:
+        """Fold the counters of processes silent since ``idle_before_s`` into one
+        ``retired:<service>`` row per service, so the table stays bounded while
+        the summed counters never go down. Returns how many rows were folded."""
+        with self.transaction() as conn:
+            dead = conn.execute("SELECT service, sum(written), sum(dropped), sum(write_errors), count(*) "
+                                "FROM aiops_process_stats WHERE updated_at < ? AND process NOT LIKE 'retired:%' "
+                                "GROUP BY service", (idle_before_s,)).fetchall()
+            for service, written, dropped, errors, _ in dead:
+                conn.execute("INSERT INTO aiops_process_stats VALUES (?, ?, ?, ?, ?, 0, 0) ON CONFLICT(process) "
+                             "DO UPDATE SET written = written + excluded.written, dropped = dropped + excluded.dropped, "
+                             "write_errors = write_errors + excluded.write_errors",
+                             (f"retired:{service}", service, written, dropped, errors))
+            conn.execute("DELETE FROM aiops_process_stats WHERE updated_at < ? AND process NOT LIKE 'retired:%'",
+                         (idle_before_s,))
+        return sum(row[4] for row in dead)
+
     def process_stats(self, live_since_s: float) -> dict[str, dict]:
         """Per service: counters summed over every process ever seen (dropped,
         written, write errors) and the queue depth of processes seen since ``live_since_s``."""

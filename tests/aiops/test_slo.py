@@ -500,3 +500,30 @@ def test_prune_drops_old_counts_and_decisions_but_keeps_overrides(db):
     s = slo(target=0.99)
     assert slo_store.window_counts(s, [DAY], T0)[DAY] == WindowCounts(DAY, 5, 0)
     assert [e["kind"] for e in slo_store.audit_trail("shop", 10)] == ["override"]
+
+
+def test_dead_processes_fold_into_one_row_and_the_counters_never_go_down(tmp_path):
+    store = AnalysisStore(str(tmp_path / "t.db"))
+    slo_store = SLOStore(store)
+    try:
+        now = 1_800_000_000.0
+        rows = [("host:1:1", "shop", 100, 3, 1, 5, now - 3 * 86400), ("host:2:1", "shop", 50, 2, 0, 7, now - 2 * 86400),
+                ("host:3:1", "shop", 10, 1, 0, 4, now - 5), ("host:4:1", "search", 7, 0, 0, 0, now - 2 * 86400)]
+        with slo_store.transaction() as conn:
+            conn.executemany("INSERT INTO aiops_process_stats VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        before = slo_store.process_stats(now - 60)
+        assert slo_store.fold_dead_processes(now - 86400) == 3
+        after = slo_store.process_stats(now - 60)
+        for service in ("shop", "search"):  # written 160/7, dropped 6/0, write errors 1/0: unchanged
+            assert {k: after[service][k] for k in ("written", "dropped", "write_errors")} == \
+                   {k: before[service][k] for k in ("written", "dropped", "write_errors")}
+        assert after["shop"]["queued"] == 4 and after["shop"]["processes"] == 1  # only the live process
+        left = sorted(r[0] for r in slo_store.conn.execute("SELECT process FROM aiops_process_stats"))
+        assert left == ["host:3:1", "retired:search", "retired:shop"]
+        with slo_store.transaction() as conn:  # a second death adds to the retired row
+            conn.execute("UPDATE aiops_process_stats SET updated_at = ? WHERE process = 'host:3:1'", (now - 2 * 86400,))
+        assert slo_store.fold_dead_processes(now - 86400) == 1
+        assert slo_store.process_stats(now - 60)["shop"]["written"] == 160
+        assert len(slo_store.conn.execute("SELECT * FROM aiops_process_stats").fetchall()) == 2
+    finally:
+        store.close()
