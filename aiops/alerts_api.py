@@ -21,8 +21,8 @@ from aiops.alert_enrich import (DEFAULT_RUNBOOKS_DIR, RoutingTable, RunbookIndex
 from aiops.capacity import AdvisorConfig, analyse as analyse_capacity, observed_metrics
 from aiops.change_risk import RiskContext, parse_change, score_change
 from aiops.triage import (ClassifyContext, PayloadError, TriageConfig, alerts_from_incident, alerts_from_slo_alert,
-                          get_classifier, iso,
-                          parse_alertmanager, parse_raw_alerts, parse_time, refine_records, refresh_group, triage)
+                          expire_stale, get_classifier, iso, parse_alertmanager, parse_raw_alerts, parse_time,
+                          refine_records, refresh_group, triage)
 from aiops.triage_store import TriageStore
 from telemetry.config import ConfigKey, as_bool, as_number, as_optional_str, as_str
 from telemetry.web import api_key_error, json_body, json_error, json_response, method_not_allowed
@@ -68,6 +68,9 @@ def _as_classifier(raw) -> str:
 ALERTS_CONFIG = (
     ConfigKey("AIOPS_ALERT_DEDUP_WINDOW_S", 300.0, as_number(0.0, min_exclusive=True), "seconds",
               "The same alert repeating within this long of its last sighting is counted, not stored again."),
+    ConfigKey("AIOPS_ALERT_STALE_S", 86400.0, as_number(0.0, min_exclusive=True), "seconds",
+              "A firing alert not seen again for this long expires (no resolve ever came); a group whose alerts "
+              "are all resolved or expired resolves. Alertmanager re-sends firing alerts every repeat_interval."),
     ConfigKey("AIOPS_ALERT_CORRELATION_WINDOW_S", 300.0, as_number(0.0, min_exclusive=True), "seconds",
               "A related alert joins a group when it fires within this long of the group's first alert."),
     ConfigKey("AIOPS_ALERT_CLASSIFIER", "rules", _as_classifier, "name",
@@ -119,6 +122,7 @@ class AlertsState:
     incident_errors: int = 0
     slo_alert_errors: int = 0
     refiner: "_Worker | None" = None
+    last_expiry_s: float = 0.0
 
     def on_incident(self, event: str, incident: dict) -> None:
         """The analysis engine's notify hook: incident anomalies enter the same pipeline. Never raises."""
@@ -177,6 +181,21 @@ class AlertsState:
                 "deduplicated": counts.get("deduplicated", 0), "resolved": counts.get("resolved", 0),
                 "ignored": counts.get("ignored", 0), "groups": sorted({g.id for g in result.groups}),
                 "duration_ms": round((time.perf_counter() - started) * 1000.0, 3), "outcomes": result.outcomes}
+
+    def expire_stale(self, now_s: float | None = None) -> int:
+        """Expire firing alerts silent for AIOPS_ALERT_STALE_S and resolve the groups
+        left with none firing (at most once a minute; run after each analysis pass).
+        Returns how many alerts expired."""
+        now_s = time.time() if now_s is None else now_s
+        if now_s - self.last_expiry_s < 60.0:
+            return 0
+        self.last_expiry_s = now_s
+        with self.lock, self.store.transaction():
+            records, groups = self.store.open_state(0.0)
+            stale, changed = expire_stale(records, groups, self.settings["AIOPS_ALERT_STALE_S"], now_s)
+            if stale:
+                self.store.save(stale, changed)
+        return len(stale)
 
     def _refiner(self) -> "_Worker":
         with self.lock:
@@ -280,6 +299,7 @@ def register(app, aiops_state) -> AlertsState:
         runbooks=RunbookIndex.from_folder(settings["AIOPS_RUNBOOKS_DIR"]), api_key=aiops_state.api_key)
     app.extensions[EXTENSION_KEY] = state
     app.register_blueprint(make_blueprint())
+    aiops_state.pass_hooks.append(lambda result: state.expire_stale(result.at))
     if settings["AIOPS_ALERTS_FROM_INCIDENTS"]:
         previous = aiops_state.analyzer.notify
 

@@ -738,6 +738,24 @@ def choose_group(record: AlertRecord, groups: list[AlertGroup], edges: set[tuple
     return best, best_reason
 
 
+def expire_stale(records: list[AlertRecord], groups: list[AlertGroup], stale_after_s: float,
+                 now_s: float) -> tuple[list[AlertRecord], list[AlertGroup]]:
+    """Firing alerts not seen for ``stale_after_s`` seconds expire (their source never
+    sent a resolve); a group whose alerts are then all resolved or expired resolves.
+    Mutates and returns (the changed records, the changed groups)."""
+    members = {r.id: r for r in records}
+    stale = [r for r in records if r.status == "firing" and now_s - r.last_seen >= stale_after_s]
+    for record in stale:
+        record.status = "expired"
+    touched = {r.group_id for r in stale if r.group_id}
+    changed_groups = []
+    for group in groups:
+        if group.id in touched:
+            refresh_group(group, members)
+            changed_groups.append(group)
+    return stale, changed_groups
+
+
 def refresh_group(group: AlertGroup, members: dict[str, AlertRecord]) -> None:
     """Recompute a group's services, times, priority and status from its member records."""
     records = [members[a] for a in group.alert_ids if a in members]

@@ -313,3 +313,20 @@ def test_refine_hook_runs_after_the_transaction_and_never_lowers_p1(app):
     assert groups["checkout"]["priority"] == "P2"
     client.post("/aiops/alerts", json={"alert_name": "CustomCheck", "service": "checkout", "severity": "warning"})
     assert len(calls) == 3  # a duplicate is not refined again
+
+
+def test_an_alert_never_resolved_expires_after_a_pass_and_its_group_resolves(app):
+    client = app.test_client()
+    old = {"alert_name": "DiskFilling", "service": "db", "severity": "warning", "message": "disk 91% full",
+           "timestamp": now_iso(-2 * 86400)}  # its sender never said it resolved
+    new = {"alert_name": "HighLatency", "service": "search", "severity": "warning", "message": "p95 900 ms",
+           "timestamp": now_iso(-60)}
+    assert client.post("/aiops/alerts", json=[old, new]).status_code == 202
+    assert len(client.get("/aiops/alerts/groups?status=open").get_json()["groups"]) == 2
+    assert client.post("/aiops/analyze").status_code == 200  # the pass hook expires what is stale
+    expired = client.get("/aiops/alerts?status=expired").get_json()["alerts"]
+    assert [a["alert_name"] for a in expired] == ["DiskFilling"]
+    still_open = client.get("/aiops/alerts/groups?status=open").get_json()["groups"]
+    assert [g["services"] for g in still_open] == [["search"]]
+    resolved = client.get("/aiops/alerts/groups?status=resolved").get_json()["groups"]
+    assert [g["services"] for g in resolved] == [["db"]]

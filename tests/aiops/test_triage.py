@@ -153,6 +153,22 @@ def test_resolved_alert_closes_its_counterpart_and_the_group():
     assert ignored.outcomes[0]["action"] == "ignored" and len(p.records) == 2
 
 
+def test_alerts_never_resolved_expire_and_their_group_resolves():
+    from aiops.triage import expire_stale
+    p = Pipeline()
+    p.feed([raw("HighErrorRate", "checkout", 0, fingerprint="f1"), raw("HighLatency", "checkout", 5, fingerprint="f2")])
+    p.feed([raw("HighLatency", "checkout", 200, fingerprint="f2")], now_s=T0 + 200)  # a repeat of f2
+    [group] = p.groups.values()
+    records = list(p.records.values())
+    stale, changed = expire_stale(records, [group], 3600, T0 + 3650)  # f1 silent 3650 s; f2 only 3450 s
+    assert [r.alert_name for r in stale] == ["HighErrorRate"] and changed == [group] and group.status == "open"
+    stale, changed = expire_stale(records, [group], 3600, T0 + 3900)
+    assert [r.alert_name for r in stale] == ["HighLatency"] and group.status == "resolved"
+    assert group.resolved_at == T0 + 200  # the last sighting, not the moment we gave up
+    assert {r.status for r in records} == {"expired"}
+    assert expire_stale(records, [group], 3600, T0 + 9000) == ([], [])
+
+
 # -- classification ---------------------------------------------------------------------
 
 def test_rules_classify_from_severity_patterns_tier_and_burn_rate():
