@@ -13,7 +13,7 @@ Pipeline for every incoming ``Alert`` (oldest first):
    resolved alert closes its open counterpart.
 2. **Classify.** A registered classifier (``CLASSIFIERS``) gives priority
    P1-P4, category, users affected and confidence, each with its reasons. An
-   optional ``refine(facts) -> dict`` hook (the LLM, once wired) may change
+   optional ``refine(facts) -> dict`` hook (a configured model, see llm.features) may change
    the result; its answer is validated against ``CLASSIFICATION_SCHEMA`` and
    it can never lower a P1 that the rules found.
 3. **Correlate.** A new alert joins the best open group whose first alert is

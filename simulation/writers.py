@@ -1,8 +1,8 @@
 """Deterministic writers: facts (a dict) -> prose. Every number and name comes from the facts.
 
-They are the fallbacks the LLM layer will use (``LLMWriter.write(task=...,
-facts=..., fallback=<writer>)``) once it is wired in; without an LLM they
-are the text.
+With a model configured the LLM layer writes the narrative from the same
+facts (``llm.features.write_feature(..., "simulation_narrative", facts,
+narrative_text)``) and falls back to these; without one they are the text.
 """
 from __future__ import annotations
 
