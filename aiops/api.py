@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, request
 
 from aiops.incidents import STATUSES, TransitionError, iso, transition
 from aiops.rca import build_trees
-from aiops.series import aggregate, endpoint_name
+from aiops.series import AGGREGATE_COLUMNS, aggregate, endpoint_name
 from telemetry.web import api_key_error, json_error, json_response, method_not_allowed, query_number
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}\Z")
@@ -79,7 +79,7 @@ def make_blueprint() -> Blueprint:
         if error:
             return error
         now = time.time()
-        stats = aggregate(state.store.window_spans(now - window_s, now))
+        stats = aggregate(state.store.window_spans(now - window_s, now, AGGREGATE_COLUMNS))
         baselines = state.store.load_baselines()
         single = len({k[0] for k in stats} | {k[0] for k in baselines}) <= 1
         out = {}

@@ -111,6 +111,11 @@ def is_timeout(span: Mapping) -> bool:
     return span["status_code"] == 504 or "timeout" in (span.get("exception_type") or "").lower()
 
 
+#: The span fields ``aggregate`` reads: enough for a long window (ids, path and stack trace left out).
+AGGREGATE_COLUMNS = ("service", "route", "start_time", "duration_ms", "status_code", "error", "exception_type",
+                     "exception_message")
+
+
 def aggregate(spans: Iterable[Mapping]) -> dict[SeriesKey, WindowStats]:
     """Group spans by (service, route) into ``WindowStats`` (latencies sorted)."""
     stats: dict[SeriesKey, WindowStats] = {}

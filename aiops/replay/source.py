@@ -16,7 +16,7 @@ import numpy as np
 
 from aiops.incidents import Incident
 from aiops.replay.data import IncidentMeta, Series
-from aiops.series import aggregate
+from aiops.series import AGGREGATE_COLUMNS, aggregate
 
 #: Spans read per store call while rolling up history (bounded memory).
 CHUNK_S = 3600.0
@@ -44,7 +44,7 @@ def span_series(store, keys: set[tuple[str, str]], start_s: float, end_s: float,
     while t < end_s:
         chunk_end = min(end_s, t + CHUNK_S)
         buckets: dict[int, list[dict]] = {}
-        for span in store.window_spans(t, chunk_end):
+        for span in store.window_spans(t, chunk_end, AGGREGATE_COLUMNS):
             if (span["service"], span["route"]) in keys and span["start_time"] < chunk_end:
                 i = int((span["start_time"] - start_s) // step_s)
                 if 0 <= i < n:

@@ -151,3 +151,24 @@ def test_only_one_analyser_holds_the_lease(tmp_path):
     assert run.analyzer.run_pass(now).skipped is None
     assert "lease" in other.run_pass(now + 1).skipped
     assert other.run_pass(now + 1000).skipped is None  # the holder stopped renewing: the lease lapsed
+
+
+def test_window_spans_with_the_aggregate_columns_aggregates_the_same(tmp_path):
+    """The lean read /aiops/metrics and the replay use gives the same per-route figures as the full read."""
+    from aiops.series import AGGREGATE_COLUMNS, aggregate
+    run = Run(tmp_path / "t.db", SHOP, SHOP_RATES, 300, [fault(("shop", "/payment"), "error", 120, 240, 0.5)])
+    try:
+        end = T0 + 301
+        full = aggregate(run.store.window_spans(end - 300, end))
+        lean_spans = run.store.window_spans(end - 300, end, AGGREGATE_COLUMNS)
+        assert set(lean_spans[0]) == set(AGGREGATE_COLUMNS)
+        lean = aggregate(lean_spans)
+        assert full.keys() == lean.keys() and len(full) >= 4
+        for key in full:
+            a, b = full[key], lean[key]
+            assert (a.count, a.error_count, a.timeouts, a.status_counts, a.latencies_ms, a.sample_errors) == \
+                   (b.count, b.error_count, b.timeouts, b.status_counts, b.latencies_ms, b.sample_errors)
+        with pytest.raises(ValueError, match="unknown span columns"):
+            run.store.window_spans(end - 300, end, ("service", "password"))
+    finally:
+        run.store.close()
