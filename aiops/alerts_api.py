@@ -301,15 +301,8 @@ def register(app, aiops_state) -> AlertsState:
     app.register_blueprint(make_blueprint())
     aiops_state.pass_hooks.append(lambda result: state.expire_stale(result.at))
     if settings["AIOPS_ALERTS_FROM_INCIDENTS"]:
-        previous = aiops_state.analyzer.notify
-
-        def notify(event, incident_json):
-            try:
-                if previous is not None:
-                    previous(event, incident_json)
-            finally:
-                state.on_incident(event, incident_json)
-        aiops_state.analyzer.notify = notify
+        from aiops.notify import chain_notify
+        aiops_state.analyzer.notify = chain_notify(aiops_state.analyzer.notify, state.on_incident)
     return state
 
 

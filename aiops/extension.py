@@ -142,15 +142,8 @@ def _connect_features(app, state: AIOpsState) -> None:
     if alerts is None:
         return
     if slo is not None:
-        previous = slo.notify
-
-        def notify(event: str, alert: dict) -> None:
-            try:
-                if previous is not None:
-                    previous(event, alert)
-            finally:
-                alerts.on_slo_alert(event, alert)
-        slo.notify = notify
+        from aiops.notify import chain_notify
+        slo.notify = chain_notify(slo.notify, alerts.on_slo_alert)
     if state.llm is not None and state.llm.enabled:
         from aiops.alert_enrich import write_brief
         from aiops.triage import CLASSIFICATION_SCHEMA
