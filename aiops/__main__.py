@@ -25,7 +25,7 @@ from dataclasses import fields
 from typing import Callable
 
 from aiops.cli import UsageError, add_analyze, add_incidents, run_analyze, run_incidents
-from aiops.online import DETECTOR_NAME, DetectorConfig, OnlineDetector
+from aiops.online import DETECTOR_NAME, DetectorConfig, OnlineDetector, with_season_from
 from aiops.replay.cli import add_replay, run_replay_cmd
 
 
@@ -40,6 +40,13 @@ def _add_detect(parser: argparse.ArgumentParser) -> None:
     defaults = DetectorConfig()
     group = parser.add_argument_group("detector parameters (defaults are the benchmarked configuration)")
     for f in fields(DetectorConfig):
+        if f.name == "season_points":
+            group.add_argument(
+                "--season-points", type=int, default=None, metavar="POINTS",
+                help="points in one day (0 = no seasonal excuse); default: one day divided by the median step "
+                     f"of the timestamps, {defaults.season_points} when they do not parse",
+            )
+            continue
         group.add_argument(
             "--" + f.name.replace("_", "-"),
             type=type(getattr(defaults, f.name)),
@@ -85,11 +92,15 @@ def _read_csv(path: str, column: str, ts_column: str) -> tuple[list[str], list[f
 
 
 def _run_detect(args: argparse.Namespace) -> int:
+    given = {f.name: getattr(args, f.name) for f in fields(DetectorConfig) if getattr(args, f.name) is not None}
     try:
-        config = DetectorConfig(**{f.name: getattr(args, f.name) for f in fields(DetectorConfig)})
+        config = DetectorConfig(**given)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     timestamps, values = _read_csv(args.csv, args.column, args.timestamp_column)
+    season_from = "--season-points"
+    if args.season_points is None:
+        config, season_from = with_season_from(config, timestamps)
     detector = OnlineDetector(config)
     anomalies = []
     for ts, value in zip(timestamps, values):
@@ -99,7 +110,7 @@ def _run_detect(args: argparse.Namespace) -> int:
                 {
                     "timestamp": ts,
                     "value": value,
-                    "expected": verdict.expected,
+                    "expected": round(verdict.expected, 6),
                     "score": round(verdict.score, 4),
                     "feature": verdict.feature,
                 }
@@ -107,7 +118,7 @@ def _run_detect(args: argparse.Namespace) -> int:
     result = {
         "anomalies": anomalies,
         "points": len(values),
-        "detector": {"name": DETECTOR_NAME, "parameters": config.to_dict()},
+        "detector": {"name": DETECTOR_NAME, "parameters": config.to_dict(), "season_points_from": season_from},
     }
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")

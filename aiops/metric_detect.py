@@ -29,12 +29,13 @@ class MetricDetectionConfig:
     """``history_s``: seconds of history before the new points (default 3600),
     at most ``max_history_points`` of them (default 600, bounds a pass's cost);
     ``detector``: the online detector's parameters, with a shorter warm-up
-    than the NAB-scored default: 200 points)."""
+    than the NAB-scored default: 200 points, and no seasonal excuse, since
+    at most ``max_history_points`` of history never spans two days)."""
 
     history_s: float = 3600.0
     max_history_points: int = 600  #: at most this many points before the new ones are replayed per pass
     detector: DetectorConfig = DetectorConfig(history_points=2000, min_history_points=200, refractory_points=20,
-                                              threshold=4.0)
+                                              threshold=4.0, season_points=0)
 
 
 def _stats(values: Sequence[float]) -> tuple[float, float]:

@@ -28,7 +28,19 @@ the surprise of the rarest view, ``-log10(p)``, less ``log10(3)`` to pay for
 looking three times (Bonferroni); the ``mean`` view's probability is first
 multiplied by ``smooth_points``, because overlapping windows give that many
 times fewer independent samples.  A score of 3 means "about one in a
-thousand".  A point is flagged when its score reaches ``threshold``; after a
+thousand".
+
+Operational metrics repeat themselves daily (backups, cron jobs, batch
+loads), and a spike that comes back at the same time every day is a
+schedule, not an incident.  So a view that would flag is *excused* (its
+surprise counts as 0) when a comparable excursion -- on the same side of the
+view's median and 0.5 to 2 times as far from it -- happened at the same phase
+(``season_points`` back, give or take ``season_tolerance_points``) in each of
+the previous ``season_repeats`` seasons.  One earlier match could be chance;
+two in a row is a pattern.  The check reads the views' own histories, so it
+adds no state and is active once the history reaches back that far.
+
+A point is flagged when its score reaches ``threshold``; after a
 flag the detector stays quiet for ``refractory_points`` points, so one
 incident gives one early alert rather than a storm.
 
@@ -44,7 +56,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 __all__ = [
@@ -54,12 +67,16 @@ __all__ = [
     "OnlineDetector",
     "detect_series",
     "tail_surprise",
+    "season_points_for",
+    "with_season_from",
 ]
 
 DETECTOR_NAME = "tail-surprise"
 STATE_VERSION = 1
 FEATURES = ("value", "mean", "residual")
 _MIN_P = 1e-300  # caps the surprise of a single view at 300
+DAY_S = 86400.0
+_REPEAT_BAND = (0.5, 2.0)  # a past excursion "comparable" to the current one: this share of its distance from the median
 
 
 @dataclass(frozen=True)
@@ -70,8 +87,8 @@ class DetectorConfig:
     """Sliding reference window, in points, for each view's distribution. Default 2000."""
     min_history_points: int = 300
     """Warm-up: no score (0) until a view has this many points of history. Default 300."""
-    smooth_points: int = 16
-    """Window, in points, of the rolling-mean view. Default 16."""
+    smooth_points: int = 22
+    """Window, in points, of the rolling-mean view. Default 22."""
     baseline_points: int = 8
     """Window, in points, of the local level subtracted by the residual view. Default 8."""
     tail_fraction: float = 0.05
@@ -84,6 +101,13 @@ class DetectorConfig:
     """After a flag, the next this-many points are never flagged. Default 50."""
     level_points: int = 0
     """Window, in points, of an optional long rolling-mean ``level`` view (0 = off). Default 0."""
+    season_points: int = 288
+    """Points in one season: a day at 5-minute steps (0 = no seasonal excuse). Default 288.
+    ``python -m aiops detect`` derives it from the CSV's timestamps (:func:`season_points_for`)."""
+    season_tolerance_points: int = 3
+    """How far, in points, from the same phase a repeat may fall. Default 3."""
+    season_repeats: int = 2
+    """Previous seasons that must each show a comparable excursion to excuse a flag. Default 2."""
 
     def __post_init__(self) -> None:
         ints = {
@@ -93,6 +117,9 @@ class DetectorConfig:
             "baseline_points": 1,
             "refractory_points": 0,
             "level_points": 0,
+            "season_points": 0,
+            "season_tolerance_points": 0,
+            "season_repeats": 1,
         }
         for name, low in ints.items():
             value = getattr(self, name)
@@ -100,6 +127,8 @@ class DetectorConfig:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.min_history_points > self.history_points:
             raise ValueError("min_history_points must not exceed history_points")
+        if self.season_points and self.season_points <= 2 * self.season_tolerance_points:
+            raise ValueError("season_points must exceed twice season_tolerance_points (or be 0 to turn the check off)")
         if not 0.0 < self.tail_fraction < 0.5:
             raise ValueError(f"tail_fraction must be in (0, 0.5), got {self.tail_fraction!r}")
         if not self.tail_scale_floor >= 0.0:
@@ -171,6 +200,53 @@ def tail_surprise(sorted_history: Sequence[float], x: float, tail_fraction: floa
     return -math.log10(max(min(p_hi, p_lo, 1.0), _MIN_P))
 
 
+def season_points_for(timestamps: Sequence[Any], season_s: float = DAY_S) -> int | None:
+    """Points in ``season_s`` seconds (default a day) at the series' median sampling step.
+
+    Timestamps may be epoch seconds or ISO-8601 text (``2014-02-14 14:30:00``,
+    ``...T...Z``).  None when any of them does not parse, when there are fewer
+    than two, or when the median step is not positive.
+    """
+    seconds: list[float] = []
+    for ts in timestamps:
+        if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+            seconds.append(float(ts))
+            continue
+        text = str(ts).strip()
+        try:
+            seconds.append(float(text))
+            continue
+        except ValueError:
+            pass
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        seconds.append((parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp())
+    steps = sorted(b - a for a, b in zip(seconds, seconds[1:]))
+    if not steps:
+        return None
+    median_step = steps[len(steps) // 2]
+    if not (median_step > 0 and math.isfinite(median_step)):
+        return None
+    return max(int(round(season_s / median_step)), 1)
+
+
+def with_season_from(config: DetectorConfig, timestamps: Sequence[Any]) -> tuple[DetectorConfig, str]:
+    """``config`` with ``season_points`` set to a day of ``timestamps``, and where that came from.
+
+    A day of fewer than ``2 * season_tolerance_points + 1`` points turns the
+    seasonal check off (0); timestamps that do not parse keep
+    ``config.season_points`` (``"default"``).
+    """
+    derived = season_points_for(timestamps)
+    if derived is None:
+        return config, "default"
+    if derived <= 2 * config.season_tolerance_points:
+        derived = 0
+    return replace(config, season_points=derived), "timestamps"
+
+
 class _History:
     """A FIFO of the last ``size`` feature values, with a sorted mirror.
 
@@ -185,6 +261,15 @@ class _History:
         self.pending: deque[float] = deque(pending)
         self.fifo: deque[float] = deque(fifo)
         self.sorted: list[float] = sorted(self.fifo)
+
+    def back(self, lag: int) -> float:
+        """The value pushed ``lag`` pushes ago (1 = the latest), whether still pending or in the history."""
+        pending = len(self.pending)
+        return self.pending[-lag] if lag <= pending else self.fifo[pending - lag]
+
+    def depth(self) -> int:
+        """How many pushes back :meth:`back` can reach."""
+        return len(self.pending) + len(self.fifo)
 
     def push(self, value: float) -> None:
         self.pending.append(value)
@@ -238,16 +323,19 @@ class OnlineDetector:
             feats["level"] = math.fsum(long_window) / len(long_window)
 
         best, best_feature = 0.0, ""
+        bonferroni = math.log10(len(self._histories))
         for name, hist in self._histories.items():
             if len(hist.fifo) >= c.min_history_points:
                 s = tail_surprise(hist.sorted, feats[name], c.tail_fraction, c.tail_scale_floor)
                 if name in self._overlap:
                     # Overlapping windows: ~width times fewer independent samples.
                     s = max(s - math.log10(self._overlap[name]), 0.0)
+                if s - bonferroni >= c.threshold and self._repeats_seasonally(hist, feats[name]):
+                    s = 0.0
                 if s > best:
                     best, best_feature = s, name
             hist.push(feats[name])
-        score = max(best - math.log10(len(self._histories)), 0.0)
+        score = max(best - bonferroni, 0.0)
 
         index = self._seen
         self._seen += 1
@@ -256,6 +344,23 @@ class OnlineDetector:
         if flagged:
             self._last_flag = index
         return Verdict(flagged, expected, score, best_feature)
+
+    def _repeats_seasonally(self, hist: _History, x: float) -> bool:
+        """Whether ``x`` repeats a comparable excursion at the same phase of each previous season."""
+        c = self.config
+        if not c.season_points or hist.depth() < c.season_repeats * c.season_points + c.season_tolerance_points:
+            return False
+        median = hist.sorted[len(hist.sorted) // 2]
+        distance = x - median
+        if distance == 0.0:
+            return False
+        low, high = _REPEAT_BAND
+        for season in range(1, c.season_repeats + 1):
+            centre = season * c.season_points
+            lags = range(centre - c.season_tolerance_points, centre + c.season_tolerance_points + 1)
+            if not any(low <= (hist.back(lag) - median) / distance <= high for lag in lags):
+                return False
+        return True
 
     # -- persistence ---------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

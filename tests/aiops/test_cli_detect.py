@@ -36,7 +36,9 @@ def test_detect_happy_path(tmp_path):
     assert set(out) == {"anomalies", "points", "detector"}
     assert out["points"] == 600
     assert out["detector"]["name"] == "tail-surprise"
-    assert out["detector"]["parameters"] == DetectorConfig().to_dict()
+    # one point a minute: the seasonal check's day is 1440 points, derived from the timestamps
+    assert out["detector"]["parameters"] == DetectorConfig(season_points=1440).to_dict()
+    assert out["detector"]["season_points_from"] == "timestamps"
     assert out["anomalies"], "the planted spike should be reported"
     first = out["anomalies"][0]
     assert {"timestamp", "value", "expected", "score"} <= set(first)
@@ -53,6 +55,21 @@ def test_detect_other_columns_and_parameters(tmp_path):
     out = json.loads(proc.stdout)
     assert out["detector"]["parameters"]["threshold"] == 4.5
     assert [a["timestamp"] for a in out["anomalies"]] == ["2024-01-01T07:30:00Z"]
+
+
+def test_detect_season_points_flag_and_unparsed_timestamps(tmp_path):
+    csv_path = write_csv(tmp_path / "s.csv")
+    proc = run_cli("detect", "--csv", str(csv_path), "--season-points", "0")
+    assert proc.returncode == 0, proc.stderr
+    detector = json.loads(proc.stdout)["detector"]
+    assert detector["parameters"]["season_points"] == 0 and detector["season_points_from"] == "--season-points"
+    opaque = tmp_path / "opaque.csv"
+    opaque.write_text("timestamp,value\n" + "".join(f"row{i},{i % 7}\n" for i in range(50)))
+    detector = json.loads(run_cli("detect", "--csv", str(opaque)).stdout)["detector"]
+    assert detector["parameters"]["season_points"] == DetectorConfig().season_points
+    assert detector["season_points_from"] == "default"
+    bad = run_cli("detect", "--csv", str(csv_path), "--season-points", "4")
+    assert bad.returncode == 2 and "season_points" in bad.stderr
 
 
 def test_detect_missing_column(tmp_path):
