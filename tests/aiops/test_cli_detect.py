@@ -99,3 +99,14 @@ def test_detect_needs_csv_argument():
     proc = run_cli("detect")
     assert proc.returncode == 2
     assert "--csv" in proc.stderr
+
+
+def test_detect_reader_closing_the_pipe_is_not_an_error(tmp_path):
+    """`python -m aiops detect ... | head -1`: no traceback when the reader stops early."""
+    csv_path = write_csv(tmp_path / "s.csv", n=600)
+    proc = subprocess.run(
+        f"{sys.executable} -m aiops detect --csv {csv_path} --refractory-points 0 --threshold 0.1 | head -c 20",
+        shell=True, cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.stdout.startswith("{") and len(proc.stdout) == 20
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
