@@ -217,6 +217,7 @@ def make_blueprint() -> Blueprint:
             "db_path": state.store.path,
             "passes": state.passes,
             "failed_passes": state.failed_passes,
+            "early_passes": None if state.early is None else state.early.fired,
             "last_error": state.last_error,
             "last_pass": None if last is None else {
                 "at": iso(last.at), "duration_ms": round(last.duration_ms, 2), "skipped": last.skipped,

@@ -162,6 +162,12 @@ def batch_looks_anomalous(baseline: Baseline, batch: WindowStats, at_s: float, c
     detected from dragging the baseline toward it."""
     if not baseline.requests:
         return False
-    if batch.error_count >= 2 and batch.error_ratio > 3 * baseline.error_ratio + 0.05:
+    if errors_look_anomalous(baseline, batch.error_count, batch.count):
         return True
     return batch.p50_ms > slow_threshold_ms(baseline, at_s, config)
+
+
+def errors_look_anomalous(baseline: Baseline, error_count: int, count: int) -> bool:
+    """At least two errors among ``count`` requests, at a ratio above 3x the
+    baseline's plus 5 points: too many to be the baseline's background errors."""
+    return error_count >= 2 and error_count / count > 3 * baseline.error_ratio + 0.05

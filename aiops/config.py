@@ -88,6 +88,11 @@ EXTENSION_CONFIG = (
     ConfigKey("AIOPS_ENABLED", True, as_bool, "bool", "False registers nothing (no API, no scheduler)."),
     ConfigKey("AIOPS_SCHEDULER", True, as_bool, "bool",
               "Run analysis in the background every AIOPS_ANALYSIS_INTERVAL_S; False: only POST /aiops/analyze."),
+    ConfigKey("AIOPS_EARLY_PASS", True, as_bool, "bool",
+              "With the scheduler on, also run a pass as soon as freshly written spans look anomalous "
+              "(errors or slow requests against the baseline), instead of waiting for the next interval."),
+    ConfigKey("AIOPS_EARLY_PASS_MIN_GAP_S", 2.0, as_number(0.0), "seconds",
+              "An early pass never starts sooner than this after the start of the previous pass."),
     ConfigKey("AIOPS_DB_PATH", lambda app: app.config.get("TELEMETRY_DB_PATH"), as_optional_str, "file path",
               "SQLite file the analysis reads spans from and keeps baselines and incidents in; "
               "default: TELEMETRY_DB_PATH."),

@@ -11,6 +11,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 
 from aiops.config import ANALYSIS_CONFIG, EXTENSION_CONFIG, AnalysisConfig, analysis_config
@@ -40,6 +41,8 @@ class AIOpsState:
     passes: int = 0
     failed_passes: int = 0
     pass_hooks: list = field(default_factory=list)  #: called with each PassResult (SLO evaluation)
+    last_pass_started: float | None = None  #: time.monotonic() when the latest pass started
+    early: object = None  #: aiops.early.EarlyPassTrigger when early passes are on
 
     def run_pass(self, now_s: float | None = None, flush: bool = True) -> PassResult:
         """Flush buffered spans (when telemetry writes this store), then run one pass."""
@@ -48,14 +51,15 @@ class AIOpsState:
         if flush and telemetry is not None and telemetry.store is not None:
             telemetry.store.flush(5.0)
         with self.pass_lock:
+            self.last_pass_started = time.monotonic()
             result = self.analyzer.run_pass(now_s)
             for hook in self.pass_hooks:
                 try:
                     hook(result)
                 except Exception:  # a failing hook never breaks the pass
                     log.warning("aiops: post-pass hook %r failed", hook, exc_info=True)
-        self.passes += 1
-        self.last_result = result
+            self.passes += 1  # under the lock: early passes run on threads of their own
+            self.last_result = result
         return result
 
     def background_pass(self) -> None:
@@ -152,6 +156,23 @@ def _connect_features(app, state: AIOpsState) -> None:
         alerts.brief_writer = lambda facts: write_feature(state.llm, "alert_brief", facts, write_brief)
 
 
+def _listen_for_early_passes(app, state: AIOpsState, min_gap_s: float) -> None:
+    """Run a pass as soon as this app's span writer commits spans that look
+    anomalous (aiops.early), when the app's telemetry writes the analysed store."""
+    from aiops.early import EarlyPassTrigger
+
+    telemetry = app.extensions.get("telemetry")
+    span_store = telemetry.store if telemetry is not None else None
+    if span_store is None or os.path.abspath(span_store.path) != os.path.abspath(state.store.path):
+        return
+    early = state.early = EarlyPassTrigger(state.background_pass, lambda: state.last_pass_started, min_gap_s)
+    early.learn(state.store.load_baselines(), time.time(), state.config)  # a restart knows its routes at once
+    # after every pass: the slow thresholds and error ratios it left, less what it judged anomalous
+    state.pass_hooks.append(lambda result: early.learn(state.store.load_baselines(), result.at, state.config,
+                                                       {a.key for a in result.anomalies}))
+    span_store.add_listener(early.on_spans)
+
+
 class AIOps:
     """Flask extension: ``AIOps(app)`` or ``ext = AIOps(); ext.init_app(app)``.
 
@@ -205,6 +226,8 @@ class AIOps:
             app.register_blueprint(make_dashboard_blueprint(settings))
         if settings["AIOPS_SCHEDULER"]:
             SCHEDULER.add(self.job_id(app), state.background_pass, config.interval_s)
+            if settings["AIOPS_EARLY_PASS"]:
+                _listen_for_early_passes(app, state, settings["AIOPS_EARLY_PASS_MIN_GAP_S"])
 
     @staticmethod
     def job_id(app) -> str:
@@ -230,6 +253,11 @@ class AIOps:
         """Stop this app's background job and notifier (tests, embedding code)."""
         SCHEDULER.remove(cls.job_id(app))
         state = app.extensions.get(EXTENSION_KEY)
+        if state is not None and state.early is not None:
+            telemetry = app.extensions.get("telemetry")
+            if telemetry is not None and telemetry.store is not None:
+                telemetry.store.remove_listener(state.early.on_spans)
+            state.early.wait()
         if state is not None:
             if state.notifier is not None:
                 state.notifier.close(5.0)

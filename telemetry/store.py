@@ -159,6 +159,7 @@ class SpanStore:
         self.dropped_spans = 0
         self.write_errors = 0
         self.warn = RateLimitedLog()
+        self._listeners: tuple[Callable[[Sequence[tuple]], None], ...] = ()
         self._ensure_schema()
         ref = weakref.ref(self)
         atexit.register(_close_ref, ref)
@@ -173,6 +174,20 @@ class SpanStore:
         self.retention_s = float(retention_s)
         self.retention_check_s = float(retention_check_s)
         self.delete_batch = int(delete_batch)
+
+    # -- listeners ---------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[Sequence[tuple]], None]) -> None:
+        """Call ``listener(batch)`` on the writer thread after each committed
+        batch (span tuples in ``SPAN_COLUMNS`` order). It must be quick and must
+        not flush this store; what it raises is logged and never stops the writer."""
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+    def remove_listener(self, listener: Callable[[Sequence[tuple]], None]) -> None:
+        """Stop calling ``listener`` (a listener never added is ignored)."""
+        with self._lock:
+            self._listeners = tuple(fn for fn in self._listeners if fn != listener)
 
     # -- request path ----------------------------------------------------------
 
@@ -255,6 +270,12 @@ class SpanStore:
                               "(requests are unaffected; %d spans dropped so far)",
                               len(batch), self.path, exc, self.dropped_spans)
             self._reset_connection()
+            return
+        for listener in self._listeners:
+            try:
+                listener(batch)
+            except Exception:  # a listener never stops the writer
+                self.warn.warning("listener", "telemetry: span listener %r failed", listener, exc_info=True)
 
     def _expire(self) -> None:
         now = time.time()

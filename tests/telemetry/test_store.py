@@ -59,3 +59,25 @@ def test_for_path_shares_one_store_per_file(tmp_path):
     b = SpanStore.for_path(str(tmp_path / "." / "s.db"), max_queue=3)
     assert a is b and a.max_queue == 3
     assert SpanStore.for_path(str(tmp_path / "t.db")) is not a
+
+
+def test_listeners_hear_committed_batches_and_never_stop_the_writer(tmp_path):
+    store = SpanStore(str(tmp_path / "s.db"), batch_size=5, flush_interval_s=10)
+    heard = []
+
+    def broken(batch):
+        raise RuntimeError("listener bug")
+
+    store.add_listener(broken)
+    store.add_listener(heard.append)
+    for i in range(12):
+        store.enqueue(span(time.time(), trace_id=f"{i:032x}"))
+    assert store.flush(5)
+    assert [len(b) for b in heard] == [5, 5, 2]  # every committed batch, after the broken listener
+    assert [s[0] for b in heard for s in b] == [f"{i:032x}" for i in range(12)]
+    assert store.stats().written == 12 and store.stats().write_errors == 0
+    store.remove_listener(heard.append)
+    store.remove_listener(print)  # never added: ignored
+    store.enqueue(span(time.time()))
+    assert store.flush(5) and len(heard) == 3 and store.stats().written == 13
+    store.close()
