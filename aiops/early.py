@@ -9,8 +9,8 @@ errors and slow requests, and when a route's batch looks anomalous (at
 least two errors above 3x the baseline's ratio plus 5 points, the rule that
 also keeps such a batch out of the baselines; or at least two requests, and
 more than half of them, beyond the baseline's slow threshold) it runs one
-ordinary pass at once, on its own thread.  The pass itself decides what is an anomaly; the trigger
-only decides *when* to look.
+ordinary pass at once, on its own thread.  The pass itself decides what is
+an anomaly; the trigger only decides *when* to look.
 
 Bounded cost: a listener call is one loop over the batch with two dict
 lookups a span (the writer thread, never the request path); at most one

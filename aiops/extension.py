@@ -253,12 +253,12 @@ class AIOps:
         """Stop this app's background job and notifier (tests, embedding code)."""
         SCHEDULER.remove(cls.job_id(app))
         state = app.extensions.get(EXTENSION_KEY)
-        if state is not None and state.early is not None:
-            telemetry = app.extensions.get("telemetry")
-            if telemetry is not None and telemetry.store is not None:
-                telemetry.store.remove_listener(state.early.on_spans)
-            state.early.wait()
         if state is not None:
+            if state.early is not None:
+                telemetry = app.extensions.get("telemetry")
+                if telemetry is not None and telemetry.store is not None:
+                    telemetry.store.remove_listener(state.early.on_spans)
+                state.early.wait()
             if state.notifier is not None:
                 state.notifier.close(5.0)
             if state.llm is not None:

@@ -76,7 +76,8 @@ STATE_VERSION = 1
 FEATURES = ("value", "mean", "residual")
 _MIN_P = 1e-300  # caps the surprise of a single view at 300
 DAY_S = 86400.0
-_REPEAT_BAND = (0.5, 2.0)  # a past excursion "comparable" to the current one: this share of its distance from the median
+#: a past excursion is "comparable" to the current one at this share of its distance from the median
+_REPEAT_BAND = (0.5, 2.0)
 
 
 @dataclass(frozen=True)
