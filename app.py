@@ -167,7 +167,7 @@ def aiops_banner(app: Flask) -> str:
     """The AIOps endpoint lines, when the analysis is enabled on ``app``."""
     if not app.extensions.get("aiops"):
         return ""
-    from aiops.api import all_endpoints
+    from aiops.features import all_endpoints
     return "\nAIOps endpoints:\n" + "".join(f"  {line}\n" for line in all_endpoints())
 
 

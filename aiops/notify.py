@@ -28,27 +28,24 @@ Configuration, read with :func:`telemetry.config.read_config`::
 """
 from __future__ import annotations
 
-import atexit
-import functools
 import json
 import logging
 import math
-import os
 import random
 import threading
 import time
 import unicodedata
-import weakref
 from collections import deque
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 import requests
 
 from telemetry.config import ConfigKey, as_number, as_str_list
+from telemetry.lifecycle import keep_alive_hooks
 from telemetry.store import RateLimitedLog
+from telemetry.timefmt import iso
 
 log = logging.getLogger("aiops")
 
@@ -188,10 +185,6 @@ def _count(value: Any) -> str | None:
     return f"{number:.0f}" if number == int(number) else f"{number:g}"
 
 
-def _utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def build_text(event: str, incident: Mapping, dashboard_url: str | None = None) -> str:
     """The chat text of a message: one line, and a second one with the root
     cause's description, the recurrence and the dashboard link when known."""
@@ -261,7 +254,7 @@ def build_message(event: str, incident: Mapping, dashboard_url: str | None = Non
         "root_cause": incident.get("root_cause"),
         "affected_endpoints": incident.get("affected_endpoints"),
         "first_detected": incident.get("first_detected"),
-        "sent_at": _utc_now_iso(),
+        "sent_at": iso(time.time()),
         "incident": incident,
     }
     if dashboard_url:
@@ -355,12 +348,10 @@ class WebhookNotifier:
         self._closed = False
         self.sent = self.failed = self.retried = self.dropped = 0
         self.warn = RateLimitedLog(logger=log)
-        self._atexit = None
+        self._cancel_exit_hook = None
         if self._channels:
-            ref = weakref.ref(self)
-            self._atexit = functools.partial(_close_ref, ref)
-            atexit.register(self._atexit)
-            os.register_at_fork(after_in_child=functools.partial(_after_fork, ref))
+            self._cancel_exit_hook = keep_alive_hooks(self, at_exit=lambda notifier: notifier.close(timeout_s=2.0),
+                                                      after_fork=_after_fork)
 
     @classmethod
     def from_config(cls, settings: Mapping[str, Any], **options) -> "WebhookNotifier":
@@ -551,9 +542,9 @@ class WebhookNotifier:
             if channel.session is not None and (thread is None or not thread.is_alive()):
                 channel.session.close()
                 channel.session = None
-        if self._atexit is not None:
-            atexit.unregister(self._atexit)
-            self._atexit = None
+        if self._cancel_exit_hook is not None:
+            self._cancel_exit_hook()
+            self._cancel_exit_hook = None
 
     def stats(self) -> dict[str, int]:
         """Deliveries (one per message and URL) ``sent``, ``failed`` (after
@@ -589,21 +580,9 @@ def _retry_after_s(value: str | None) -> float | None:
     return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
-def _close_ref(ref) -> None:
-    notifier = ref()
-    if notifier is not None:
-        try:
-            notifier.close(timeout_s=2.0)
-        except Exception:
-            pass
-
-
-def _after_fork(ref) -> None:
+def _after_fork(notifier: WebhookNotifier) -> None:
     """A forked child has no worker threads, and must neither resend the
     parent's queued messages nor share its pooled connections: start afresh."""
-    notifier = ref()
-    if notifier is None:
-        return
     notifier._init_sync()
     notifier.warn._lock = threading.Lock()
     for channel in notifier._channels:

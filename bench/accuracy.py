@@ -17,11 +17,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from aiops.config import AnalysisConfig  # noqa: E402
-from aiops.engine import Analyzer  # noqa: E402
-from aiops.store import AnalysisStore  # noqa: E402
-from aiops.synthetic import Fault, deep_routes, generate, replay, shop_routes  # noqa: E402
-from telemetry.store import _INSERT, connect  # noqa: E402
+from aiops.analysis.config import AnalysisConfig  # noqa: E402
+from aiops.analysis.engine import Analyzer  # noqa: E402
+from aiops.analysis.store import AnalysisStore  # noqa: E402
+from aiops.testing.synthetic import Fault, deep_routes, generate, replay, shop_routes  # noqa: E402
+from telemetry.store import INSERT_SPAN as _INSERT, connect  # noqa: E402
 
 T0 = 1_800_000_000.0
 SHOP_RATES = {("shop", "/health"): 2, ("shop", "/inventory"): 3, ("shop", "/payment"): 3, ("shop", "/checkout"): 5}

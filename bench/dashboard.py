@@ -31,9 +31,9 @@ import requests  # noqa: E402
 
 from _common import machine_info, print_machine_info  # noqa: E402
 from aiops import AIOps  # noqa: E402
-from aiops.dashboard import STATIC_DIR  # noqa: E402
-from aiops.synthetic import as_row, generate, shop_routes  # noqa: E402
-from telemetry.store import _INSERT, SpanStore, connect  # noqa: E402
+from aiops.dashboard.views import STATIC_DIR  # noqa: E402
+from aiops.testing.synthetic import as_row, generate, shop_routes  # noqa: E402
+from telemetry.store import INSERT_SPAN as _INSERT, SpanStore, connect  # noqa: E402
 
 RANGES_S = (900, 3600, 6 * 3600, 24 * 3600)
 REFRESH = ("/aiops/status", "/aiops/metrics?window_s=900", "/aiops/metrics", "/aiops/dashboard/series?range_s=900&points=90",

@@ -20,9 +20,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from aiops.baseline import Baseline  # noqa: E402
-from aiops.config import AnalysisConfig  # noqa: E402
-from aiops.early import EarlyPassTrigger  # noqa: E402
+from aiops.analysis.baseline import Baseline  # noqa: E402
+from aiops.analysis.config import AnalysisConfig  # noqa: E402
+from aiops.analysis.early import EarlyPassTrigger  # noqa: E402
 from telemetry.store import SpanStore  # noqa: E402
 
 

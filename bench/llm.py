@@ -28,14 +28,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from aiops.config import AnalysisConfig  # noqa: E402
-from aiops.engine import Analyzer  # noqa: E402
-from aiops.store import AnalysisStore  # noqa: E402
-from aiops.synthetic import Fault, generate, replay, shop_routes  # noqa: E402
+from aiops.analysis.config import AnalysisConfig  # noqa: E402
+from aiops.analysis.engine import Analyzer  # noqa: E402
+from aiops.analysis.store import AnalysisStore  # noqa: E402
+from aiops.testing.synthetic import Fault, generate, replay, shop_routes  # noqa: E402
 from llm import LLMWriter  # noqa: E402
 from llm.documents import DOCUMENTS, render  # noqa: E402
 from llm.facts import incident_facts  # noqa: E402
-from telemetry.store import _INSERT, connect  # noqa: E402
+from telemetry.store import INSERT_SPAN as _INSERT, connect  # noqa: E402
 
 T0 = 1_800_000_000.0
 RATES = {("shop", "/health"): 2, ("shop", "/inventory"): 3, ("shop", "/payment"): 3, ("shop", "/checkout"): 5}

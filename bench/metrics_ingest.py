@@ -27,8 +27,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._common import machine_info, median, print_machine_info  # noqa: E402
-from aiops.metrics import MetricPoint, parse_metric_batch  # noqa: E402
-from aiops.store import AnalysisStore  # noqa: E402
+from aiops.metrics.model import MetricPoint, parse_metric_batch  # noqa: E402
+from aiops.analysis.store import AnalysisStore  # noqa: E402
 
 T0 = 1_800_000_000.0
 
@@ -128,8 +128,8 @@ def bench_http(raw: list[dict], batch: int, clients: int) -> dict:
 
 
 def bench_judge(series: int) -> dict:
-    from aiops.config import AnalysisConfig
-    from aiops.engine import Analyzer
+    from aiops.analysis.config import AnalysisConfig
+    from aiops.analysis.engine import Analyzer
     from simulation.generators import generate
     from simulation.scenarios import get_scenario
     scenario = get_scenario("memory_leak_gradual")

@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from aiops.online import DETECTOR_NAME, DetectorConfig, detect_series, with_season_from  # noqa: E402
+from aiops.metrics.online import DETECTOR_NAME, DetectorConfig, detect_series, with_season_from  # noqa: E402
 
 SHARED = REPO / ".." / "shared"
 DEFAULT_DATA = SHARED / "datasets" / "nab-aws"

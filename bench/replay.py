@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from aiops.replay.core import ReplayConfig, run_replay  # noqa: E402
 from aiops.replay.data import IncidentMeta, Series  # noqa: E402
 from aiops.replay.model import FORECASTERS, ModelConfig  # noqa: E402
-from aiops.replay.sample import generate  # noqa: E402
+from aiops.testing.replay_sample import generate  # noqa: E402
 
 SEEDS = (7, 11, 23, 31)
 STEP_S = 60.0
@@ -88,9 +88,9 @@ def store_rollup(hours: float) -> int:
     import tempfile
 
     from aiops.replay.source import span_series
-    from aiops.store import AnalysisStore
-    from aiops.synthetic import as_row, generate as traffic, shop_routes
-    from telemetry.store import _INSERT, connect
+    from aiops.analysis.store import AnalysisStore
+    from aiops.testing.synthetic import as_row, generate as traffic, shop_routes
+    from telemetry.store import INSERT_SPAN as _INSERT, connect
 
     t0 = 1_800_000_000.0
     spans = traffic(shop_routes(), {("shop", "/checkout"): 2.0}, t0, hours * 3600, seed=1).spans

@@ -35,11 +35,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from aiops.slo import LATENCY_BUCKETS_MS, validate_slo, windows_needed_s  # noqa: E402
-from aiops.slo_engine import SLOEngine, SLOSettings  # noqa: E402
-from aiops.store import AnalysisStore  # noqa: E402
+from aiops.slo.budgets import windows_needed_s
+from aiops.slo.definitions import LATENCY_BUCKETS_MS, validate_slo  # noqa: E402
+from aiops.slo.config import SLOSettings
+from aiops.slo.engine import SLOEngine  # noqa: E402
+from aiops.analysis.store import AnalysisStore  # noqa: E402
 from bench._common import machine_info, median, print_machine_info  # noqa: E402
-from telemetry.store import _INSERT, connect  # noqa: E402
+from telemetry.store import INSERT_SPAN as _INSERT, connect  # noqa: E402
 
 DAY = 86400.0
 ROUTES = [f"/api/r{i}" for i in range(10)]

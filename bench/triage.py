@@ -24,10 +24,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from aiops.alert_storm import naive_groups, pair_scores, storm  # noqa: E402
-from aiops.store import AnalysisStore  # noqa: E402
-from aiops.triage import TriageConfig, triage  # noqa: E402
-from aiops.triage_store import TriageStore  # noqa: E402
+from aiops.testing.alert_storm import naive_groups, pair_scores, storm  # noqa: E402
+from aiops.analysis.store import AnalysisStore  # noqa: E402
+from aiops.triage.correlate import TriageConfig, triage  # noqa: E402
+from aiops.triage.store import TriageStore  # noqa: E402
 
 
 def run_pure(s, batch: int):

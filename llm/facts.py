@@ -16,7 +16,9 @@ are minutes (float).
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from telemetry.timefmt import iso
+from telemetry.timefmt import parse_time
+from telemetry.errors import PayloadError
 
 PRIORITY = {"critical": "P1", "high": "P2", "medium": "P3", "low": "P4"}
 SEVERITY_OF_PRIORITY = {"P1": "critical", "P2": "high", "P3": "medium", "P4": "low", "P5": "low"}
@@ -26,16 +28,13 @@ _TRACE_ID = re.compile(r"\b[0-9a-f]{32}\b")
 
 
 def parse_iso(text: str | None) -> float | None:
-    """Epoch seconds of an ISO 8601 string (``Z`` or offset), or None."""
+    """Epoch seconds of a time the facts carry (``telemetry.timefmt.parse_time``), or None when absent or unreadable."""
     if not text:
         return None
     try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_time(text)
     except ValueError:
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
 
 
 def _minutes(a: float | None, b: float | None) -> float | None:
@@ -70,7 +69,7 @@ def incident_facts(body: dict) -> dict:
             "request_count": a.get("request_count"), "rate_per_s": a.get("rate_per_s"),
             "baseline_rate_per_s": a.get("baseline_rate_per_s"),
             "deviation": a.get("deviation"), "peak_deviation": a.get("peak_deviation", a.get("deviation")),
-            "first_detected_at": _iso(a.get("first_detected_at")), "detected_at": _iso(a.get("detected_at")),
+            "first_detected_at": iso(a.get("first_detected_at")), "detected_at": iso(a.get("detected_at")),
             "is_root": a.get("service") == rc.get("service") and a.get("endpoint") == _route_of(root_label),
         })
     signals.sort(key=lambda s: (not s["is_root"], s["endpoint"] or "", s["type"] or ""))
@@ -140,20 +139,10 @@ def _route_of(label: str | None) -> str | None:
     return label.split(" ", 1)[1] if label and " " in label else label
 
 
-def _iso(epoch_s) -> str | None:
-    if not isinstance(epoch_s, (int, float)):
-        return epoch_s if isinstance(epoch_s, str) else None
-    return datetime.fromtimestamp(epoch_s, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 # -- a user's own incident (POST /aiops/postmortems) ------------------------------------
 
-class InvalidIncident(ValueError):
-    """A user incident field is missing or malformed: ``field`` and ``detail``."""
-
-    def __init__(self, field: str, detail: str):
-        super().__init__(f"{field}: {detail}")
-        self.field, self.detail = field, detail
+class InvalidIncident(PayloadError):
+    """A user incident field is missing or malformed (a ``PayloadError``: ``field`` and ``detail``)."""
 
 
 _SEVERITIES = ("P1", "P2", "P3", "P4", "P5", "critical", "high", "medium", "low", "SEV1", "SEV2", "SEV3", "SEV4")

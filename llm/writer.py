@@ -20,8 +20,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from llm.config import LLM_CONFIG
 from llm.safety import DATA_RULES, clean_output, clean_text, data_block
 from llm.schema import check_schema, validate
+from telemetry.config import read_environment
 from telemetry.store import RateLimitedLog
 
 log = logging.getLogger("llm")
@@ -191,6 +193,12 @@ class LLMWriter:
                    cache_size=settings.get("AIOPS_LLM_CACHE_SIZE", 256),
                    max_input_chars=settings.get("AIOPS_LLM_MAX_INPUT_CHARS", 12000),
                    enabled=settings.get("AIOPS_LLM_ENABLED", True))
+
+    @classmethod
+    def from_environment(cls) -> "LLMWriter":
+        """The writer the AIOPS_LLM_* / OPENAI_* environment configures (template-only when none
+        is), for the command line; a bad value raises ValueError naming the key."""
+        return cls.from_settings(read_environment(LLM_CONFIG))
 
     # -- public API ------------------------------------------------------------------
 

@@ -12,14 +12,15 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from flask import Blueprint, current_app, request
+from flask import current_app, request
 
 from llm.features import write_feature
-from simulation.runner import EXECUTION_MODES, AppTarget, Run, SimulationRecord, new_simulation_id
+from simulation.runner import AppTarget, EXECUTION_MODES, Run, SimulationRecord, new_simulation_id
 from simulation.scenarios import ScenarioError, UnknownScenario, get_scenario, list_scenarios
 from simulation.writers import narrative_facts, narrative_text
 from telemetry.config import ConfigKey, as_bool, as_number, as_optional_str
-from telemetry.web import api_key_error, json_error, json_response, method_not_allowed
+from telemetry.errors import PayloadError
+from telemetry.web import ApiBlueprint, json_body, json_error, json_response
 
 EXTENSION_KEY = "simulator"
 PREFIX = "/api/v1/simulator"
@@ -90,14 +91,11 @@ def _unknown_simulation(sim_id: str):
                       "AIOPS_SIMULATOR_KEEP, in memory, until the app restarts)")
 
 
-def make_blueprint() -> Blueprint:
-    bp = Blueprint("simulator", __name__, url_prefix=PREFIX)
+def make_blueprint() -> ApiBlueprint:
+    bp = ApiBlueprint("simulator", __name__, url_prefix=PREFIX, api_key=lambda: _state().api_key, key_for_reads=True)
 
     @bp.before_request
-    def guard():
-        denied = api_key_error(_state().api_key)
-        if denied is not None:
-            return denied
+    def needs_analysis():
         if current_app.extensions.get("aiops") is None:
             return json_error(503, "analysis not available",
                               "the simulator needs AIOps(app) on this app (and AIOPS_ENABLED true)")
@@ -109,7 +107,7 @@ def make_blueprint() -> Blueprint:
             found = list_scenarios(request.args.get("severity") or None, request.args.get("difficulty") or None,
                                    request.args.get("tag") or None)
         except ScenarioError as exc:
-            return json_error(400, "invalid filter", str(exc))
+            raise PayloadError(None, str(exc), error="invalid filter") from None
         return json_response([s.summary() for s in found])
 
     @bp.get("/scenarios/<scenario_id>")
@@ -119,33 +117,32 @@ def make_blueprint() -> Blueprint:
         except UnknownScenario as exc:
             return _unknown_scenario(exc)
 
-    @bp.route("/scenarios/<scenario_id>/start", methods=["POST", "GET", "PUT", "DELETE", "PATCH"])
+    @bp.post("/scenarios/<scenario_id>/start")
     def start(scenario_id: str):
-        if request.method != "POST":
-            return method_not_allowed("POST")
         try:
             scenario = get_scenario(scenario_id)
         except UnknownScenario as exc:
             return _unknown_scenario(exc)
-        body = request.get_json(silent=True) if request.get_data(cache=True).strip() else {}
+        what = 'a JSON object such as {"auto_analyze": true, "execution_mode": "demo"}'
+        body = json_body(required=False, what=what)
         if not isinstance(body, dict):
-            return json_error(400, "invalid JSON body",
-                              'the body must be a JSON object such as {"auto_analyze": true, "execution_mode": "demo"}')
+            raise PayloadError("body", f"the body must be {what}", error="invalid JSON body")
         unknown = sorted(set(body) - set(_START_FIELDS))
         if unknown:
-            return json_error(400, f"unknown field(s) {', '.join(unknown)}", "valid fields: " + ", ".join(_START_FIELDS))
+            raise PayloadError(unknown[0], "valid fields: " + ", ".join(_START_FIELDS),
+                               error=f"unknown field(s) {', '.join(unknown)}")
         auto_analyze = body.get("auto_analyze", True)
         mode = body.get("execution_mode", "demo")
         seed = body.get("seed", 0)
         if not isinstance(auto_analyze, bool):
-            return json_error(400, "invalid auto_analyze", f"auto_analyze must be true or false, got {auto_analyze!r}")
+            raise PayloadError("auto_analyze", f"auto_analyze must be true or false, got {auto_analyze!r}")
         if mode not in EXECUTION_MODES:
-            return json_error(400, "invalid execution_mode",
-                              f"execution_mode must be one of {', '.join(EXECUTION_MODES)} (demo runs to the end "
-                              "before answering; background answers 202 at once; realtime answers 202 and pushes "
-                              f"each incident point when its time comes), got {mode!r}")
+            raise PayloadError("execution_mode",
+                               f"execution_mode must be one of {', '.join(EXECUTION_MODES)} (demo runs to the end "
+                               "before answering; background answers 202 at once; realtime answers 202 and pushes "
+                               f"each incident point when its time comes), got {mode!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 31:
-            return json_error(400, "invalid seed", f"seed must be an integer within [0, 2^31), got {seed!r}")
+            raise PayloadError("seed", f"seed must be an integer within [0, 2^31), got {seed!r}")
         state = _state()
         app = current_app._get_current_object()
         target = AppTarget(app, state.traffic_url or request.host_url, state.api_key)
@@ -187,10 +184,8 @@ def make_blueprint() -> Blueprint:
                               "latency_ms": round(doc.latency_ms, 2), "usage": doc.usage,
                               "fallback_reason": doc.fallback_reason, "text": doc.text, "facts": facts})
 
-    @bp.route("/simulations/<sim_id>/stop", methods=["POST", "GET", "PUT", "DELETE", "PATCH"])
+    @bp.post("/simulations/<sim_id>/stop")
     def stop(sim_id: str):
-        if request.method != "POST":
-            return method_not_allowed("POST")
         state = _state()
         record = state.simulations.get(sim_id)
         if record is None:

@@ -31,15 +31,17 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from flask import Blueprint, Flask, current_app, request
+from flask import Flask, current_app, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect, Rule
 
 from telemetry.config import ConfigKey, as_bool, as_number, as_optional_str, read_config
-from telemetry.web import api_key_error, json_error, json_response, method_not_allowed
+from simulation.api import SIMULATOR_CONFIG, register_simulator
+from telemetry.errors import PayloadError
+from telemetry.timefmt import iso
+from telemetry.web import ApiBlueprint, json_error, json_response
 
 __all__ = ["CHAOS_CONFIG", "FAULT_TYPES", "Chaos", "ChaosInputError", "InjectedFault", "valid_endpoints"]
 
@@ -48,7 +50,6 @@ FAULT_TYPES = ("delay", "error", "timeout")  # also the order they apply in
 EXCLUDED_PREFIXES = ("/simulate", "/aiops", "/api/v1/simulator")
 MAX_EXPIRES_IN_S = 366 * 24 * 3600  # one year: keeps expires_at a valid date
 _MUTATING_ROUTES = ("delay", "error", "timeout", "clear")
-_WRONG_METHODS = ["GET", "PUT", "DELETE", "PATCH"]
 
 CHAOS_CONFIG: tuple[ConfigKey, ...] = (
     ConfigKey(
@@ -91,15 +92,15 @@ class InjectedFault(RuntimeError):
         self.fault_id = fault_id
 
 
-class ChaosInputError(ValueError):
-    """Bad input to :meth:`Chaos.inject` / :meth:`Chaos.clear`; the HTTP API
-    answers it with 400 ``{"error", "detail", **extra}``."""
+class ChaosInputError(PayloadError):
+    """Bad input to :meth:`Chaos.inject` / :meth:`Chaos.clear` (a ``PayloadError``); the HTTP
+    API answers it with 400 ``{"error", "detail", "field", **extra}``."""
 
-    def __init__(self, error: str, detail: str, **extra: Any) -> None:
-        super().__init__(f"{error}: {detail}")
-        self.error = error
-        self.detail = detail
-        self.extra = extra
+    def __init__(self, error: str, detail: str, field: str | None = None, **extra: Any) -> None:
+        super().__init__(field, detail, error=error, **extra)
+
+    def __str__(self) -> str:
+        return f"{self.error}: {self.detail}"
 
 
 class _Fault:
@@ -150,8 +151,8 @@ class _Fault:
             out["status"] = self.status
         else:
             out["duration_ms"] = self.duration_ms
-        out["created_at"] = _iso(self.created_at)
-        out["expires_at"] = None if self.expires_at is None else _iso(self.expires_at)
+        out["created_at"] = iso(self.created_at)
+        out["expires_at"] = None if self.expires_at is None else iso(self.expires_at)
         out["applied_count"] = self.applied_count
         return out
 
@@ -288,7 +289,6 @@ class Chaos:
         register the /simulate blueprint, the hook and the InjectedFault handler."""
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("Chaos is already initialised on this app")
-        from simulation.api import SIMULATOR_CONFIG, register_simulator
         settings = read_config(app, CHAOS_CONFIG + SIMULATOR_CONFIG)
         if settings["AIOPS_CHAOS_TIMEOUT_DEFAULT_MS"] > settings["AIOPS_CHAOS_MAX_DURATION_MS"]:
             raise ValueError(
@@ -347,10 +347,6 @@ def _state(app: Flask) -> _ChaosState:
     return state
 
 
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _clean(value: float) -> float | int:
     """2000.0 -> 2000 so JSON shows what the user typed."""
     return int(value) if float(value).is_integer() else value
@@ -372,11 +368,11 @@ def _resolve(app: Flask, endpoint: Any) -> tuple[str, str | None]:
     valid = valid_endpoints(app)
     listed = ", ".join(valid)
     if endpoint is None or (isinstance(endpoint, str) and not endpoint.strip()):
-        raise ChaosInputError("missing endpoint",
+        raise ChaosInputError("missing endpoint", field="endpoint", detail=
                               f"give endpoint=<URL rule or path of this app>, one of: {listed}",
                               endpoints=valid)
     if not isinstance(endpoint, str):
-        raise ChaosInputError("invalid endpoint",
+        raise ChaosInputError("invalid endpoint", field="endpoint", detail=
                               f"endpoint must be a string: a URL rule or path of this app, one of: {listed}",
                               endpoints=valid)
     endpoint = endpoint.strip()
@@ -387,12 +383,12 @@ def _resolve(app: Flask, endpoint: Any) -> tuple[str, str | None]:
         if rule is not None:
             rules, path = [rule], endpoint
     if not rules:
-        raise ChaosInputError("unknown endpoint",
+        raise ChaosInputError("unknown endpoint", field="endpoint", detail=
                               f"{endpoint!r} is no route of this app; valid endpoints (URL rules, or a "
                               f"concrete path matching one): {listed}",
                               endpoints=valid)
     if any(_is_excluded(rule) for rule in rules):
-        raise ChaosInputError("endpoint not targetable",
+        raise ChaosInputError("endpoint not targetable", field="endpoint", detail=
                               f"{endpoint!r} is excluded: /simulate/*, /aiops/* and static files never take "
                               f"faults; valid endpoints: {listed}",
                               endpoints=valid)
@@ -423,16 +419,16 @@ def _number(name: str, raw: Any, valid: str) -> float:
     try:
         return as_number()(raw)
     except ValueError:
-        raise ChaosInputError(f"invalid {name}", f"{name} must be {valid}, got {raw!r}") from None
+        raise ChaosInputError(f"invalid {name}", f"{name} must be {valid}, got {raw!r}", field=name) from None
 
 
 def _duration_ms(state: _ChaosState, raw: Any) -> float | int:
     valid = f"a number of milliseconds within [0, {state.max_duration_ms:g}]"
     value = _number("duration", raw, valid)
     if value < 0:
-        raise ChaosInputError("negative duration", f"duration must be {valid}, got {raw!r}")
+        raise ChaosInputError("negative duration", field="duration", detail=f"duration must be {valid}, got {raw!r}")
     if value > state.max_duration_ms:
-        raise ChaosInputError("duration over the cap",
+        raise ChaosInputError("duration over the cap", field="duration", detail=
                               f"duration must be at most {state.max_duration_ms:g} ms "
                               f"(AIOPS_CHAOS_MAX_DURATION_MS), got {raw!r}",
                               max_duration_ms=state.max_duration_ms)
@@ -441,13 +437,13 @@ def _duration_ms(state: _ChaosState, raw: Any) -> float | int:
 
 def _inject(app: Flask, state: _ChaosState, fault_type: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     if fault_type not in FAULT_TYPES:
-        raise ChaosInputError("unknown fault type", "fault type must be one of: " + ", ".join(FAULT_TYPES))
+        raise ChaosInputError("unknown fault type", field="fault_type", detail="fault type must be one of: " + ", ".join(FAULT_TYPES))
     endpoint = fields.get("endpoint")
     rule, path = _resolve(app, endpoint)
     options: dict[str, Any] = {}
     if fault_type == "delay":
         if fields.get("duration") is None:
-            raise ChaosInputError("missing duration",
+            raise ChaosInputError("missing duration", field="duration", detail=
                                   f"give duration=<milliseconds within [0, {state.max_duration_ms:g}]>")
         options["duration_ms"] = _duration_ms(state, fields["duration"])
     elif fault_type == "timeout":
@@ -457,13 +453,13 @@ def _inject(app: Flask, state: _ChaosState, fault_type: str, fields: Mapping[str
         raw_rate = fields.get("rate")
         rate = 1.0 if raw_rate is None else _number("rate", raw_rate, "a probability within [0, 1]")
         if not 0 <= rate <= 1:
-            raise ChaosInputError("rate out of range", f"rate must be a probability within [0, 1], got {raw_rate!r}")
+            raise ChaosInputError("rate out of range", field="rate", detail=f"rate must be a probability within [0, 1], got {raw_rate!r}")
         raw_status = fields.get("status")
         status = 500 if raw_status is None else _number("status", raw_status, "an integer within 500..599")
         if not float(status).is_integer():
-            raise ChaosInputError("invalid status", f"status must be an integer within 500..599, got {raw_status!r}")
+            raise ChaosInputError("invalid status", field="status", detail=f"status must be an integer within 500..599, got {raw_status!r}")
         if not 500 <= status <= 599:
-            raise ChaosInputError("status out of range",
+            raise ChaosInputError("status out of range", field="status", detail=
                                   f"status must be an integer HTTP status within 500..599, got {raw_status!r}")
         options["rate"], options["status"] = _clean(rate), int(status)
     raw_expiry = fields.get("expires_in")
@@ -471,9 +467,9 @@ def _inject(app: Flask, state: _ChaosState, fault_type: str, fields: Mapping[str
         valid = f"a number of seconds > 0 and at most {MAX_EXPIRES_IN_S} (omit it to never expire)"
         expires_in_s = _number("expires_in", raw_expiry, valid)
         if expires_in_s <= 0:
-            raise ChaosInputError("expires_in not positive", f"expires_in must be {valid}, got {raw_expiry!r}")
+            raise ChaosInputError("expires_in not positive", field="expires_in", detail=f"expires_in must be {valid}, got {raw_expiry!r}")
         if expires_in_s > MAX_EXPIRES_IN_S:
-            raise ChaosInputError("expires_in over the cap", f"expires_in must be {valid}, got {raw_expiry!r}")
+            raise ChaosInputError("expires_in over the cap", field="expires_in", detail=f"expires_in must be {valid}, got {raw_expiry!r}")
         options["expires_in_s"] = expires_in_s
     fault = _Fault(fault_type, endpoint.strip(), rule, path, **options)
     previous = state.put(fault)
@@ -516,53 +512,42 @@ def _inputs() -> dict[str, Any]:
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ChaosInputError("invalid JSON body",
+            raise ChaosInputError("invalid JSON body", field="body", detail=
                                   f"the body must be a JSON object such as "
                                   f'{{"endpoint": "/payment", "duration": 2000}} ({exc})') from None
         if not isinstance(body, dict):
-            raise ChaosInputError("invalid JSON body",
+            raise ChaosInputError("invalid JSON body", field="body", detail=
                                   'the body must be a JSON object such as {"endpoint": "/payment", "duration": 2000}')
         fields.update(body)
     return fields
 
 
-def _make_blueprint() -> Blueprint:
+def _make_blueprint() -> ApiBlueprint:
     """A fresh blueprint per app (no module-level mutable state)."""
-    bp = Blueprint("chaos", __name__, url_prefix="/simulate")
+    bp = ApiBlueprint("chaos", __name__, url_prefix="/simulate",
+                      api_key=lambda: current_app.extensions[EXTENSION_KEY].api_key)
 
     def mutating(name: str):
         def view():
-            if request.method != "POST":
-                return method_not_allowed("POST")
             state: _ChaosState = current_app.extensions[EXTENSION_KEY]
-            denied = api_key_error(state.api_key)
-            if denied is not None:
-                return denied
             app = current_app._get_current_object()
-            try:
-                fields = _inputs()
-                if name == "clear":
-                    endpoint = fields.get("endpoint")
-                    removed = _clear(app, state, endpoint)
-                    return json_response({"cleared": removed, "count": len(removed),
-                                          "endpoint": endpoint or None})
-                return json_response(_inject(app, state, name, fields), 201)
-            except ChaosInputError as exc:
-                return json_error(400, exc.error, exc.detail, **exc.extra)
+            fields = _inputs()
+            if name == "clear":
+                endpoint = fields.get("endpoint")
+                removed = _clear(app, state, endpoint)
+                return json_response({"cleared": removed, "count": len(removed), "endpoint": endpoint or None})
+            return json_response(_inject(app, state, name, fields), 201)
 
         view.__name__ = name
         view.__doc__ = f"POST /simulate/{name}; any other method gets a JSON 405."
-        bp.add_url_rule(f"/{name}", endpoint=name, view_func=view, methods=["POST", *_WRONG_METHODS])
+        bp.add_url_rule(f"/{name}", endpoint=name, view_func=view, methods=["POST"])
 
     for route in _MUTATING_ROUTES:
         mutating(route)
 
-    @bp.route("/status", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    @bp.get("/status")
     def status():
         """GET /simulate/status: the faults in force and the valid target endpoints."""
-        if request.method not in ("GET", "HEAD"):
-            return json_error(405, f"method {request.method} not allowed on {request.path}",
-                              "this route only reads state; use GET", headers={"Allow": "GET, HEAD"})
         app = current_app._get_current_object()
         return json_response(_status(app, app.extensions[EXTENSION_KEY]))
 

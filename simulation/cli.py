@@ -26,10 +26,12 @@ from rich.panel import Panel
 from rich.prompt import Prompt
 from rich.table import Table
 
-from simulation.runner import (HttpTarget, Run, SimulationRecord, load_recording, new_simulation_id, save_recording,
-                               shifted)
-from simulation.scenarios import (DIFFICULTIES, SEVERITIES, TAGS, ScenarioError, UnknownScenario, get_scenario,
-                                  list_scenarios)
+from simulation.runner import (
+    HttpTarget, Run, SimulationRecord, load_recording, new_simulation_id, save_recording, shifted,
+)
+from simulation.scenarios import (
+    DIFFICULTIES, SEVERITIES, ScenarioError, TAGS, UnknownScenario, get_scenario, list_scenarios,
+)
 from simulation.writers import narrative_facts, narrative_text
 
 _SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "green"}

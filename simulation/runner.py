@@ -31,9 +31,9 @@ from typing import Any, Callable
 
 import requests
 
-from aiops.incidents import iso
-from aiops.metric_detect import judge_series
-from aiops.metrics import parse_metric_batch
+from telemetry.timefmt import iso
+from aiops.metrics.detect import judge_series
+from aiops.metrics.model import parse_metric_batch
 from simulation.analysis import analyse_evidence
 from simulation.generators import generate
 from simulation.scenarios import IncidentScenario

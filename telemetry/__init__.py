@@ -3,9 +3,8 @@
 One span per request in SQLite, W3C trace context in and out, no database
 I/O on the request path, never breaks the host app.
 """
-from telemetry.extension import (
-    TELEMETRY_CONFIG, UNMATCHED_ROUTE, Telemetry, TelemetryState, current_span, inject_trace_headers,
-)
+from telemetry.context import current_span, inject_trace_headers
+from telemetry.extension import TELEMETRY_CONFIG, Telemetry, TelemetryState, UNMATCHED_ROUTE
 from telemetry.store import SPAN_COLUMNS, SpanStore
 
 

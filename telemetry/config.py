@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import os
 import re
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping, TypeVar
+
+T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -38,6 +41,31 @@ class ConfigKey:
         return self.default(app) if callable(self.default) else self.default
 
 
+def setting(name: str, default: Any, parse: Callable[[Any], Any], unit: str, doc: str) -> Any:
+    """A dataclass field declared by its config key, in one place: the key's name,
+    default, parser, unit and help text; the field's default is the key's.
+
+    ``config_keys(cls)`` lists the keys of a settings dataclass (for
+    ``read_config`` and the documentation); ``from_settings(cls, values)``
+    builds it from what ``read_config`` returned."""
+    return dataclasses.field(default=default, metadata={"config_key": ConfigKey(name, default, parse, unit, doc)})
+
+
+def config_keys(cls) -> tuple[ConfigKey, ...]:
+    """The ``ConfigKey`` of every ``setting`` field of the dataclass ``cls``, in field order."""
+    return tuple(f.metadata["config_key"] for f in dataclasses.fields(cls) if "config_key" in f.metadata)
+
+
+def from_settings(cls: type[T], values: Mapping[str, Any], **fields: Any) -> T:
+    """``cls`` with each ``setting`` field taken from ``values`` (``{key name: value}``, as
+    ``read_config`` returns; a key absent keeps its default) and ``fields`` as given."""
+    for f in dataclasses.fields(cls):
+        key = f.metadata.get("config_key")
+        if key is not None and key.name in values and f.name not in fields:
+            fields[f.name] = values[key.name]
+    return cls(**fields)
+
+
 def read_config(app, keys: Iterable[ConfigKey]) -> dict[str, Any]:
     """Resolve, validate and return ``{name: value}`` for ``keys`` on ``app``."""
     values: dict[str, Any] = {}
@@ -55,6 +83,20 @@ def read_config(app, keys: Iterable[ConfigKey]) -> dict[str, Any]:
         app.config.setdefault(key.name, value)
         values[key.name] = value
     return values
+
+
+class EnvironmentOnly:
+    """What ``read_config`` needs of an app when settings come from the environment
+    only (the command line): an empty ``config``, and no default that needs an app."""
+
+    def __init__(self):
+        self.config: dict = {}
+
+
+def read_environment(keys: Iterable[ConfigKey]) -> dict[str, Any]:
+    """``read_config`` for the command line: each key from the environment, else its
+    default (a default computed from the app sees an empty config)."""
+    return read_config(EnvironmentOnly(), keys)
 
 
 # -- parsers -----------------------------------------------------------------
@@ -127,6 +169,23 @@ def as_str_list(raw: Any) -> tuple[str, ...]:
     if isinstance(raw, (list, tuple)) and all(isinstance(item, str) for item in raw):
         return tuple(raw)
     raise ValueError("must be a list of strings (or a comma-separated string)")
+
+
+def as_mapping(value_parser: Callable[[Any], Any], what: str) -> Callable[[Any], dict]:
+    """Parser for ``name=value`` pairs: a dict, or from the environment ``"a=1,b=2"``;
+    each value parsed by ``value_parser``; ``what`` says what a pair is, for the error."""
+    def parse(raw: Any) -> dict:
+        if raw is None or raw == "":
+            return {}
+        items = raw.items() if isinstance(raw, dict) else [
+            part.split("=", 1) if "=" in part else (part, None) for part in str(raw).split(",") if part.strip()]
+        out = {}
+        for name, value in items:
+            if value is None:
+                raise ValueError(f"must be comma-separated name=value pairs ({what})")
+            out[str(name).strip()] = value_parser(value)
+        return out
+    return parse
 
 
 def as_regex_list(raw: Any) -> tuple[str, ...]:

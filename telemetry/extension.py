@@ -15,7 +15,6 @@ not there. The app's own exceptions are recorded and re-raised unchanged.
 """
 from __future__ import annotations
 
-import contextvars
 import functools
 import os
 import re
@@ -28,6 +27,8 @@ from typing import Any
 from werkzeug.exceptions import HTTPException
 
 from telemetry.config import ConfigKey, as_bool, as_number, as_regex_list, as_str, read_config
+from telemetry.context import CURRENT_SPAN
+from telemetry.propagation import instrument_requests
 from telemetry.store import RateLimitedLog, SpanStore, log
 from telemetry.tracecontext import (
     format_traceparent, new_span_id, new_trace_id, parse_traceparent, parse_tracestate, sampled_by_ratio,
@@ -68,9 +69,6 @@ TELEMETRY_CONFIG = (
     ConfigKey("TELEMETRY_TRACE_HEADER", "X-Trace-Id", as_str(), "header name",
               "Response header that carries the trace id."),
 )
-
-_current_span: contextvars.ContextVar["_ActiveSpan | None"] = contextvars.ContextVar("telemetry_span", default=None)
-
 
 @dataclass
 class TelemetryState:
@@ -221,9 +219,9 @@ def _restore_context(token) -> None:
     if token is None:
         return
     try:
-        _current_span.reset(token)
+        CURRENT_SPAN.reset(token)
     except ValueError:  # finished in another context (unusual servers): just clear
-        _current_span.set(None)
+        CURRENT_SPAN.set(None)
 
 
 class TelemetryMiddleware:
@@ -241,7 +239,7 @@ class TelemetryMiddleware:
         try:
             span = _ActiveSpan(state, environ, start_response)
             environ[_ENVIRON_KEY] = span
-            span.token = _current_span.set(span)
+            span.token = CURRENT_SPAN.set(span)
         except Exception:
             state.internal_error("span start")
             return self.wsgi_app(environ, start_response)
@@ -329,7 +327,6 @@ class Telemetry:
         _wrap_exception_handler(app, "handle_user_exception", state)
         _wrap_exception_handler(app, "handle_exception", state)
         if state.propagate:
-            from telemetry.propagation import instrument_requests
             instrument_requests()
         log.debug("telemetry: recording %s into %s", state.service, store.path)
 
@@ -350,24 +347,3 @@ class Telemetry:
     @classmethod
     def stats(cls, app=None) -> dict[str, int]:
         return cls.state(app).stats()
-
-
-def current_span() -> _ActiveSpan | None:
-    """The span of the request being handled in this context, if any."""
-    return _current_span.get()
-
-
-def inject_trace_headers(headers: dict | None = None) -> dict:
-    """Add ``traceparent`` (and ``tracestate``) of the current request to
-    ``headers`` (a new dict when None) and return it. Works whether or not
-    automatic ``requests`` instrumentation is on. Outside a traced request
-    nothing is added; headers already present (any case) are left alone."""
-    headers = {} if headers is None else headers
-    span = _current_span.get()
-    if span is not None:
-        present = {str(k).lower() for k in headers}
-        if "traceparent" not in present:
-            headers["traceparent"] = span.traceparent
-            if span.tracestate and "tracestate" not in present:
-                headers["tracestate"] = span.tracestate
-    return headers

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import threading
 
-from telemetry.extension import _current_span
+from telemetry.context import CURRENT_SPAN
 
 _lock = threading.Lock()
 _original_send = None
@@ -31,7 +31,7 @@ def instrument_requests() -> bool:
 
         @functools.wraps(original)
         def send(self, request, **kwargs):
-            span = _current_span.get()
+            span = CURRENT_SPAN.get()
             if span is not None and span.state.propagate:
                 try:
                     headers = request.headers

@@ -8,20 +8,20 @@ locked, read-only or full database costs the batch (counted in
 """
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import sqlite3
 import threading
 import time
-import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable, Sequence
 
+from telemetry.lifecycle import keep_alive_hooks
+from telemetry.schema import Migration, SchemaError, migrate
+
 log = logging.getLogger("telemetry")
 
-SCHEMA_VERSION = 1
 #: Page cache of the writer's connection (KiB): the trace-id index is written at random places.
 WRITER_CACHE_KIB = 32768
 
@@ -32,8 +32,10 @@ SPAN_COLUMNS = (
     "exception_message", "stacktrace",
 )
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS spans (
+#: The span table's schema, version by version (``telemetry.schema``); round one's files are at version 1.
+SPAN_MIGRATIONS = (
+    Migration(1, "spans with their time, route and trace indexes", (
+        """CREATE TABLE IF NOT EXISTS spans (
     id INTEGER PRIMARY KEY,
     trace_id TEXT NOT NULL,            -- 32 lowercase hex
     span_id TEXT NOT NULL,             -- 16 lowercase hex
@@ -49,23 +51,22 @@ CREATE TABLE IF NOT EXISTS spans (
     exception_type TEXT,
     exception_message TEXT,
     stacktrace TEXT                    -- capped at TELEMETRY_MAX_STACKTRACE_CHARS
-);
-CREATE INDEX IF NOT EXISTS spans_by_time ON spans (start_time);
-CREATE INDEX IF NOT EXISTS spans_by_route_time ON spans (service, route, start_time);
-CREATE INDEX IF NOT EXISTS spans_by_trace ON spans (trace_id);
-"""
+)""",
+        "CREATE INDEX IF NOT EXISTS spans_by_time ON spans (start_time)",
+        "CREATE INDEX IF NOT EXISTS spans_by_route_time ON spans (service, route, start_time)",
+        "CREATE INDEX IF NOT EXISTS spans_by_trace ON spans (trace_id)",
+    )),
+)
 
-_INSERT = f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
+INSERT_SPAN = f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
 
 
 def connect(path: str, timeout_s: float = 5.0) -> sqlite3.Connection:
-    """A connection to ``path`` in WAL mode with the span schema in place."""
+    """A connection to ``path`` in WAL mode (autocommit) with the span schema migrated."""
     conn = sqlite3.connect(path, timeout=timeout_s, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-        conn.executescript(_SCHEMA)
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    migrate(conn, "spans", SPAN_MIGRATIONS)
     return conn
 
 
@@ -161,9 +162,7 @@ class SpanStore:
         self.warn = RateLimitedLog()
         self._listeners: tuple[Callable[[Sequence[tuple]], None], ...] = ()
         self._ensure_schema()
-        ref = weakref.ref(self)
-        atexit.register(_close_ref, ref)
-        os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+        keep_alive_hooks(self, at_exit=lambda store: store.close(timeout=2.0), after_fork=_after_fork)
 
     def configure(self, max_queue: int = 10000, batch_size: int = 10000, flush_interval_s: float = 0.2,
                   retention_s: float = 7 * 86400.0, retention_check_s: float = 60.0,
@@ -256,13 +255,13 @@ class SpanStore:
             conn = self._connection()
             conn.execute("BEGIN")
             try:
-                conn.executemany(_INSERT, batch)
+                conn.executemany(INSERT_SPAN, batch)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             self.written += len(batch)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, SchemaError) as exc:
             with self._lock:
                 self.write_errors += 1
                 self.dropped_spans += len(batch)
@@ -291,7 +290,7 @@ class SpanStore:
                     (cutoff, self.delete_batch)).rowcount
                 if deleted < self.delete_batch or self._queue:
                     break
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, SchemaError) as exc:
             self.warn.warning("retention", "telemetry: retention delete failed on %s: %s", self.path, exc)
             self._reset_connection()
 
@@ -314,7 +313,7 @@ class SpanStore:
         try:
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             connect(self.path).close()
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, SchemaError) as exc:
             self.warn.warning("schema", "telemetry: cannot open span store %s: %s "
                               "(the app runs; spans are dropped and counted until it is writable)", self.path, exc)
 
@@ -365,20 +364,8 @@ class SpanStore:
         return StoreStats(self.written, self.dropped_spans, self.write_errors, len(self._queue))
 
 
-def _close_ref(ref) -> None:
-    store = ref()
-    if store is not None:
-        try:
-            store.close(timeout=2.0)
-        except Exception:
-            pass
-
-
-def _after_fork(ref) -> None:
+def _after_fork(store: SpanStore) -> None:
     """A forked child (gunicorn) has no writer thread: start afresh."""
-    store = ref()
-    if store is None:
-        return
     store._queue = deque()
     store._lock = threading.Lock()
     store._wake = threading.Event()

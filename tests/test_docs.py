@@ -4,24 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from aiops.alerts_api import ALERTS_CONFIG
-from aiops.api import all_endpoints
-from aiops.config import ANALYSIS_CONFIG, EXTENSION_CONFIG
-from aiops.dashboard import DASHBOARD_CONFIG
-from aiops.metrics_api import METRICS_CONFIG
-from aiops.notify import WEBHOOK_CONFIG
-from aiops.replay.config import REPLAY_CONFIG
-from aiops.slo import SLO_CONFIG
+from aiops.extension import config_keys
+from aiops.features import all_endpoints
 from app import DEMO_CONFIG
-from llm.config import LLM_CONFIG
 from simulation.api import ENDPOINTS as SIMULATOR_ENDPOINTS
 from simulation.api import SIMULATOR_CONFIG
 from simulation.chaos import CHAOS_CONFIG
 from telemetry.extension import TELEMETRY_CONFIG
 
-ALL_KEYS = sorted({k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *DEMO_CONFIG, *ANALYSIS_CONFIG,
-                                    *EXTENSION_CONFIG, *WEBHOOK_CONFIG, *LLM_CONFIG, *SLO_CONFIG, *METRICS_CONFIG,
-                                    *SIMULATOR_CONFIG, *ALERTS_CONFIG, *REPLAY_CONFIG, *DASHBOARD_CONFIG)})
+ALL_KEYS = sorted({k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *DEMO_CONFIG, *config_keys(),
+                                    *SIMULATOR_CONFIG)})
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -11,7 +11,12 @@ import argparse
 import os
 import re
 
-from aiops.cli import UsageError
+from aiops.replay.config import REPLAY_CONFIG, replay_config
+from aiops.replay.data import InsufficientHistory, ReplayInputError
+from aiops.replay.report import replay_from_csv, replay_from_store, write_outputs
+from aiops.terminal import UsageError
+from llm.writer import LLMWriter
+from telemetry.config import read_environment
 
 
 def add_replay(parser: argparse.ArgumentParser) -> None:
@@ -29,16 +34,11 @@ def add_replay(parser: argparse.ArgumentParser) -> None:
 
 
 def run_replay_cmd(args: argparse.Namespace) -> int:
-    from aiops.replay.config import REPLAY_CONFIG, replay_config
-    from aiops.replay.data import InsufficientHistory, ReplayInputError
-    from aiops.replay.report import replay_from_csv, replay_from_store, write_outputs
-    from telemetry.config import read_config
-
-    from aiops.cli import _EnvOnly, _open_store
     try:
-        settings = read_config(_EnvOnly(), REPLAY_CONFIG)
+        settings = read_environment(REPLAY_CONFIG)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    llm = None
     csv_args = [args.metadata, args.baseline, args.actual]
     try:
         if any(csv_args):
@@ -52,11 +52,14 @@ def run_replay_cmd(args: argparse.Namespace) -> int:
             if not args.incident:
                 raise UsageError("--incident ID is required to replay from the store "
                                  "(or pass --metadata, --baseline and --actual)")
-            store = _open_store(args.db)
-            result = replay_from_store(store, args.incident, settings)
-            if result is None:
-                raise UsageError(f"incident {args.incident} not found (list them with: python -m aiops incidents "
+            ctx = args.open_context()
+            incident = ctx.ask("incident_record", args.incident)
+            if incident is None:
+                raise UsageError(f"incident {args.incident} not found (list them with: aiops incidents "
                                  "--status all)")
+            llm = ctx.llm
+            result = replay_from_store(ctx.db, incident, ctx.settings,
+                                       lambda *a: ctx.ask("metric_points", *a, default={}))
     except InsufficientHistory as exc:
         hint = "" if any(csv_args) else (
             f"; history is what the store holds before the replay window, which starts AIOPS_REPLAY_MARGIN_S="
@@ -69,11 +72,21 @@ def run_replay_cmd(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     out = args.out or "replay-" + re.sub(r"[^A-Za-z0-9._-]+", "_", result.incident.incident_id)
-    from llm.cli import writer_from_environment
-    paths = write_outputs(result, out, llm=writer_from_environment())
+    paths = write_outputs(result, out, llm=llm or _writer())
     with open(paths["markdown"], encoding="utf-8") as handle:
         print(handle.read())
     print(f"wrote {paths['json']}, {paths['markdown']}, {paths['timeline']} and {len(paths['metrics'])} metric "
           f"plots in {os.path.abspath(out)} ({result.duration_ms / 1000:.1f} s, {len(result.metrics)} metrics, "
           f"{len(result.zones)} zones)")
     return 0
+
+
+def _writer() -> LLMWriter:
+    try:
+        return LLMWriter.from_environment()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+COMMANDS = {"replay": (add_replay, run_replay_cmd,
+                       "resilience replay of an incident: expected vs actual, zones, plots")}

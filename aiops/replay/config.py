@@ -1,12 +1,10 @@
 """AIOPS_REPLAY_* settings (read once by ``AIOps.init_app``; the CLI reads the environment)."""
 from __future__ import annotations
 
+from aiops.replay.core import ReplayConfig
+from aiops.replay.model import FORECASTERS, ModelConfig
 from telemetry.config import ConfigKey, as_number
 
-from aiops.replay.model import FORECASTERS
-
-from aiops.replay.core import ReplayConfig
-from aiops.replay.model import ModelConfig
 
 def _method(raw) -> str:
     if not isinstance(raw, str) or raw.strip() not in FORECASTERS:

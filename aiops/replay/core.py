@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aiops.replay.data import IncidentMeta, InsufficientHistory, MetricKey, Series, infer_step_s, iso_s, to_grid
+from aiops.replay.data import IncidentMeta, InsufficientHistory, MetricKey, Series, infer_step_s, to_grid
 from aiops.replay.model import FORECASTERS, Forecast, ModelConfig, is_driver
 from aiops.replay.zones import CascadeStep, SLABreach, Zone, ZoneConfig, cascade, find_zones, sla_breaches, zone_order
+from telemetry.timefmt import iso
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class MetricReplay:
                "backtest": f.backtest.to_dict(), "zones": [z.to_dict() for z in self.zones]}
         if points:
             r = lambda v: None if not math.isfinite(v) else round(float(v), 4)  # noqa: E731
-            out["points"] = [{"t": iso_s(t), "actual": r(a), "expected": r(e), "lower": r(lo), "upper": r(hi)}
+            out["points"] = [{"t": iso(t), "actual": r(a), "expected": r(e), "lower": r(lo), "upper": r(hi)}
                              for t, a, e, lo, hi in zip(self.times_s, self.actual, f.expected, f.lower, f.upper)]
         return out
 
@@ -83,14 +84,14 @@ class ReplayResult:
         i = self.incident
         cause = self.cascade[0] if self.cascade else None
         return {
-            "incident": {"id": i.incident_id, "title": i.title, "start": iso_s(i.start_s), "end": iso_s(i.end_s),
+            "incident": {"id": i.incident_id, "title": i.title, "start": iso(i.start_s), "end": iso(i.end_s),
                          "services": i.services, "slas": [s.label() for s in i.slas]},
-            "window": {"start": iso_s(self.window_start_s), "end": iso_s(self.window_end_s), "step_s": self.step_s,
-                       "history_start": iso_s(self.history_start_s),
+            "window": {"start": iso(self.window_start_s), "end": iso(self.window_end_s), "step_s": self.step_s,
+                       "history_start": iso(self.history_start_s),
                        "history_s": self.window_start_s - self.history_start_s},
             "candidate_cause": None if cause is None else {
                 "service": cause.service, "metric": cause.metric, "direction": cause.direction,
-                "start": iso_s(cause.start_s)},
+                "start": iso(cause.start_s)},
             "cascade": [c.to_dict() for c in self.cascade],
             "zones": [z.to_dict() for z in self.zones],
             "sla_breaches": [b.to_dict() for b in self.breaches],
@@ -120,13 +121,13 @@ def run_replay(incident: IncidentMeta, series: dict[MetricKey, Series] | list[Se
     w_start = origin + math.floor((incident.start_s - margin - origin) / step) * step
     w_end = min(incident.end_s + margin, last + step)
     if w_end <= incident.start_s:
-        raise ValueError(f"no actual data during incident {incident.incident_id}: the data ends at {iso_s(last)}, "
-                         f"the incident starts at {iso_s(incident.start_s)}")
+        raise ValueError(f"no actual data during incident {incident.incident_id}: the data ends at {iso(last)}, "
+                         f"the incident starts at {iso(incident.start_s)}")
     grid = np.arange(origin, w_end, step)
     cut = int(round((w_start - origin) / step))
     if cut <= 0:
         raise InsufficientHistory(
-            f"no history before the replay window starting {iso_s(w_start)}: the data starts at {iso_s(first)}; "
+            f"no history before the replay window starting {iso(w_start)}: the data starts at {iso(first)}; "
             f"the model needs at least {config.model.min_history_points} points "
             f"({config.model.min_history_points * step / 3600:g} h at {step:g} s steps) before it",
             config.model.min_history_points, 0, step)

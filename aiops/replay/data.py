@@ -27,9 +27,10 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 import numpy as np
+from telemetry.timefmt import iso
+from telemetry.timefmt import parse_time
 
 #: A metric's identity: (service, metric name).
 MetricKey = tuple[str, str]
@@ -117,28 +118,6 @@ def parse_slas(text: str) -> list[SLA]:
         service = m["service"].strip() if m["service"] else None
         out.append(SLA(None if service == "*" else service, m["metric"].strip(), op, value))
     return out
-
-
-def parse_time(raw: str) -> float:
-    """ISO 8601 (naive = UTC) or epoch seconds -> epoch seconds; ValueError otherwise."""
-    text = (raw or "").strip()
-    if not text:
-        raise ValueError("empty time")
-    try:
-        value = float(text)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(value):
-            raise ValueError(f"{text!r} is not a finite epoch second")
-        return value
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{text!r} is neither ISO 8601 (2026-11-02T14:00:00Z) nor epoch seconds") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
 
 
 def _open_csv(path: str):
@@ -268,7 +247,7 @@ def write_metrics_csv(path: str, series: list[Series]) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["timestamp", "service", "metric", "value"])
         for t, service, metric, value in rows:
-            writer.writerow([iso_s(t), service, metric, f"{value:.6g}"])
+            writer.writerow([iso(t), service, metric, f"{value:.6g}"])
 
 
 def write_incidents_csv(path: str, incidents: list[IncidentMeta]) -> None:
@@ -276,13 +255,8 @@ def write_incidents_csv(path: str, incidents: list[IncidentMeta]) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["incident_id", "start", "end", "services", "expected_slas"])
         for i in incidents:
-            writer.writerow([i.incident_id, iso_s(i.start_s), iso_s(i.end_s), ";".join(i.services),
+            writer.writerow([i.incident_id, iso(i.start_s), iso(i.end_s), ";".join(i.services),
                              ";".join(s.label() for s in i.slas)])
-
-
-def iso_s(epoch_s: float) -> str:
-    """ISO 8601 UTC to the second (``2026-11-02T14:03:00Z``)."""
-    return datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def merge_series(*groups: list[Series]) -> dict[MetricKey, Series]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from aiops.replay.core import ReplayResult
-from aiops.replay.data import iso_s
 from aiops.replay.zones import Zone
+from telemetry.timefmt import iso
 
 #: Metric names that count capacity (compared as whole units: "~6 pods").
 CAPACITY_WORDS = ("pods", "replicas", "instances", "workers", "nodes", "tasks")
@@ -35,7 +35,7 @@ def _num(value: float) -> float:
 
 def _zone_fact(z: Zone, capacity: bool) -> dict:
     return {"service": z.service, "metric": z.metric, "direction": z.direction,
-            "start": iso_s(z.start_s), "end": iso_s(z.end_s), "start_hhmm": _hhmm(z.start_s),
+            "start": iso(z.start_s), "end": iso(z.end_s), "start_hhmm": _hhmm(z.start_s),
             "end_hhmm": _hhmm(z.end_s), "duration_min": round(z.duration_s / 60, 1),
             "expected_at_peak": round(z.peak_expected) if capacity else _num(z.peak_expected),
             "actual_at_peak": round(z.peak_actual) if capacity else _num(z.peak_actual),
@@ -94,7 +94,7 @@ def replay_facts(result: ReplayResult) -> dict:
     if low:
         insights.append({"kind": "low_trust", "metrics": [f"{t['service']}:{t['metric']}" for t in low]})
     return {
-        "incident": {"id": inc.incident_id, "title": inc.title, "start": iso_s(inc.start_s), "end": iso_s(inc.end_s),
+        "incident": {"id": inc.incident_id, "title": inc.title, "start": iso(inc.start_s), "end": iso(inc.end_s),
                      "start_hhmm": _hhmm(inc.start_s), "end_hhmm": _hhmm(inc.end_s),
                      "date": datetime.fromtimestamp(inc.start_s, timezone.utc).strftime("%Y-%m-%d"),
                      "services": inc.services, "slas": [s.label() for s in inc.slas]},

@@ -5,24 +5,27 @@ from __future__ import annotations
 import json
 import os
 import re
+from typing import Callable
 
+from aiops.replay.config import replay_config
 from aiops.replay.core import ReplayConfig, ReplayResult, run_replay
 from aiops.replay.data import IncidentMeta, ReplayInputError, load_incidents_csv, load_metrics_csv, merge_series
 from aiops.replay.narrative import replay_facts, write_narrative
 from aiops.replay.source import load_from_store
+from aiops.store.database import Database
+from llm.features import write_feature
 
 
-def replay_from_store(store, incident_id: str, settings: dict) -> ReplayResult | None:
-    """Replay a stored incident (None when the id is unknown). Raises InsufficientHistory."""
-    from aiops.replay.config import replay_config
+def replay_from_store(db: Database, incident: dict, settings: dict,
+                      metric_points: Callable[[list[str], float, float], dict] | None = None) -> ReplayResult:
+    """Replay a stored incident (``incident_record``'s answer) from the spans of ``db`` and the
+    pushed metrics ``metric_points`` reads. Raises InsufficientHistory, or ValueError when
+    nothing was stored around it."""
     config = replay_config(settings)
-    loaded = load_from_store(store, incident_id, settings["AIOPS_REPLAY_HISTORY_S"], config.margin_s,
-                             config.step_s)
-    if loaded is None:
-        return None
-    meta, series = loaded
+    meta, series = load_from_store(db, incident, settings["AIOPS_REPLAY_HISTORY_S"], config.margin_s,
+                                   config.step_s, metric_points)
     if not series:
-        raise ValueError(f"incident {incident_id} has no stored spans or pushed metrics for its routes "
+        raise ValueError(f"incident {incident['id']} has no stored spans or pushed metrics for its routes "
                          f"({', '.join(meta.services)}) around {meta.start_s:.0f}")
     return run_replay(meta, series, config)
 
@@ -59,7 +62,6 @@ def report(result: ReplayResult, points: bool = True, llm=None) -> dict:
     if llm is None:
         narrative = {"source": "template", "model": None, "markdown": write_narrative(facts)}
     else:
-        from llm.features import write_feature
         doc = write_feature(llm, "replay_narrative", facts, write_narrative)
         narrative = {"source": doc.source, "model": doc.model, "latency_ms": round(doc.latency_ms, 2),
                      "usage": doc.usage, "fallback_reason": doc.fallback_reason, "markdown": doc.text}

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from aiops.replay.data import SLA, iso_s
+from aiops.replay.data import SLA
+from telemetry.timefmt import iso
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class Zone:
     def to_dict(self) -> dict:
         d = asdict(self)
         for k, name in (("start_s", "start"), ("end_s", "end"), ("peak_at_s", "peak_at"), ("onset_s", "onset")):
-            d[name] = iso_s(d.pop(k))
+            d[name] = iso(d.pop(k))
         d["duration_s"] = self.duration_s
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
 
@@ -157,7 +158,7 @@ class CascadeStep:
 
     def to_dict(self) -> dict:
         return {"service": self.service, "metric": self.metric, "direction": self.direction,
-                "start": iso_s(self.start_s), "lag_s": self.lag_s, "deviating_metrics": self.metrics}
+                "start": iso(self.start_s), "lag_s": self.lag_s, "deviating_metrics": self.metrics}
 
 
 #: Metric kinds in resource-chain order (capacity -> utilisation -> latency -> errors): when metrics
@@ -219,8 +220,8 @@ class SLABreach:
         return self.end_s - self.start_s
 
     def to_dict(self) -> dict:
-        return {"sla": self.sla, "service": self.service, "metric": self.metric, "start": iso_s(self.start_s),
-                "end": iso_s(self.end_s), "duration_s": self.duration_s,
+        return {"sla": self.sla, "service": self.service, "metric": self.metric, "start": iso(self.start_s),
+                "end": iso(self.end_s), "duration_s": self.duration_s,
                 "worst_actual": round(self.worst_actual, 4), "expected_at_worst": round(self.expected_at_worst, 4),
                 "expected_would_breach": self.expected_breach_steps > 0,
                 "expected_breach_steps": self.expected_breach_steps, "steps": self.steps}

@@ -1,11 +1,11 @@
 """Run the analysis over seeded synthetic traffic written into a real SQLite file."""
 from __future__ import annotations
 
-from aiops.config import AnalysisConfig
-from aiops.engine import Analyzer
-from aiops.store import AnalysisStore
-from aiops.synthetic import Fault, generate, replay
-from telemetry.store import _INSERT, connect
+from aiops.analysis.config import AnalysisConfig
+from aiops.analysis.engine import Analyzer
+from aiops.analysis.store import AnalysisStore
+from aiops.testing.synthetic import Fault, generate, replay
+from telemetry.store import INSERT_SPAN as _INSERT, connect
 
 T0 = 1_800_000_000.0  # a fixed epoch second, so runs are repeatable
 

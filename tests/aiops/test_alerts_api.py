@@ -11,8 +11,9 @@ import pytest
 import requests
 
 from aiops import AIOps
-from aiops.alerts_api import ENDPOINTS, ingest
-from aiops.triage import parse_raw_alerts
+from aiops.triage.api import ENDPOINTS
+from aiops.triage.pipeline import ingest
+from aiops.triage.intake import parse_raw_alerts
 from tests.aiops.test_api import drive, make_app
 from tests.aiops.test_triage import PAYMENT, PRODUCT_ALERTS
 

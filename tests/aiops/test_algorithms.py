@@ -4,14 +4,15 @@ import random
 
 import pytest
 
-from aiops.baseline import Baseline, batch_looks_anomalous, hour_of_week, learn_rate, learn_requests
-from aiops.config import AnalysisConfig
-from aiops.detectors import (
+from aiops.analysis.baseline import Baseline, batch_looks_anomalous, hour_of_week, learn_rate, learn_requests
+from aiops.analysis.config import AnalysisConfig
+from aiops.analysis.detectors import (
     DETECTORS, DetectionContext, binomial_sf, detect_all, get_detector, poisson_cdf, poisson_sf, severity_of,
 )
-from aiops.incidents import TransitionError, auto_resolve, correlate, transition
-from aiops.rca import DependencyGraph, analyse, build_trees, find_culprit, graph_from_trees
-from aiops.series import aggregate, percentile
+from aiops.analysis.incidents import TransitionError, auto_resolve, correlate, transition
+from aiops.analysis.rca import DependencyGraph, analyse, build_trees, find_culprit, graph_from_trees
+from aiops.analysis.series import aggregate
+from aiops.stats import percentile
 
 CONFIG = AnalysisConfig()
 NOW = 1_800_000_000.0
@@ -256,8 +257,8 @@ def test_analyse_groups_related_anomalies_and_scores_confidence():
 # -- incidents ------------------------------------------------------------------------
 
 def _finding(route="/payment", error_ratio=0.3, at=NOW):
-    from aiops.detectors import Anomaly
-    from aiops.rca import Finding
+    from aiops.signals import Anomaly
+    from aiops.analysis.rca import Finding
     a = Anomaly("error_spike", "shop", route, severity_of(error_ratio, 1, CONFIG), 40, 40, 10, 9, at,
                 request_count=100, error_ratio=error_ratio, description=f"Error spike on {route}")
     return Finding(("shop", route), 1.0, "error", [a], [("shop", route)], 3, [], f"Errors in {route}")

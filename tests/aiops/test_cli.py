@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aiops.synthetic import shop_routes
+from aiops.testing.synthetic import shop_routes
 from tests.aiops.helpers import Run, fault
 
 ROOT = Path(__file__).resolve().parents[2]

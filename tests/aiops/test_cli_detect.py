@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aiops.online import DetectorConfig
+from aiops.metrics.online import DetectorConfig
 
 REPO = Path(__file__).resolve().parents[2]
 

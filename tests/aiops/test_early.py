@@ -8,9 +8,9 @@ import time
 import requests
 
 from aiops import AIOps
-from aiops.baseline import Baseline, slow_threshold_ms
-from aiops.config import AnalysisConfig
-from aiops.early import EarlyPassTrigger
+from aiops.analysis.baseline import Baseline, slow_threshold_ms
+from aiops.analysis.config import AnalysisConfig
+from aiops.analysis.early import EarlyPassTrigger
 from tests.aiops.test_extension import shop, wait_until
 
 CONFIG = AnalysisConfig()

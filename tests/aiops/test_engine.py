@@ -3,9 +3,9 @@ import random
 
 import pytest
 
-from aiops.config import AnalysisConfig
-from aiops.engine import Analyzer
-from aiops.synthetic import deep_routes, shop_routes
+from aiops.analysis.config import AnalysisConfig
+from aiops.analysis.engine import Analyzer
+from aiops.testing.synthetic import deep_routes, shop_routes
 from tests.aiops.helpers import T0, Run, fault
 
 SHOP = shop_routes()
@@ -116,8 +116,8 @@ def test_baselines_survive_a_restart(tmp_path):
     restarted = Analyzer(type(first.store)(str(db)), AnalysisConfig())
     assert restarted.store.load_baselines()[("shop", "/payment")].requests == learned[("shop", "/payment")].requests
     # A fault right after the restart is judged against what was learned before it.
-    from aiops.synthetic import generate, replay
-    from telemetry.store import _INSERT, connect
+    from aiops.testing.synthetic import generate, replay
+    from telemetry.store import INSERT_SPAN as _INSERT, connect
     conn = connect(str(db))
     later = generate(SHOP, SHOP_RATES, T0 + 300, 120, [fault(("shop", "/payment"), "latency", 300, 420, 1000)], seed=5)
 
@@ -155,7 +155,7 @@ def test_only_one_analyser_holds_the_lease(tmp_path):
 
 def test_window_spans_with_the_aggregate_columns_aggregates_the_same(tmp_path):
     """The lean read /aiops/metrics and the replay use gives the same per-route figures as the full read."""
-    from aiops.series import AGGREGATE_COLUMNS, aggregate
+    from aiops.analysis.series import AGGREGATE_COLUMNS, aggregate
     run = Run(tmp_path / "t.db", SHOP, SHOP_RATES, 300, [fault(("shop", "/payment"), "error", 120, 240, 0.5)])
     try:
         end = T0 + 301

@@ -3,13 +3,14 @@ import random
 
 import pytest
 
-from aiops.config import AnalysisConfig
-from aiops.engine import Analyzer
-from aiops.metric_detect import judge_series, metric_findings
-from aiops.metrics import MetricPoint
-from aiops.rca import Finding
-from aiops.detectors import Anomaly
-from aiops.store import AnalysisStore
+from aiops.analysis.config import AnalysisConfig
+from aiops.analysis.engine import Analyzer
+from aiops.analysis.rca import metric_findings
+from aiops.metrics.detect import judge_series
+from aiops.metrics.model import MetricPoint
+from aiops.analysis.rca import Finding
+from aiops.signals import Anomaly
+from aiops.analysis.store import AnalysisStore
 
 T0 = 1_800_000_000.0
 

@@ -9,8 +9,8 @@ import requests
 from flask import Flask
 
 from aiops import AIOps
-from aiops.metrics import MetricBatchError, MetricPoint, parse_metric_batch
-from aiops.store import AnalysisStore
+from aiops.metrics.model import MetricBatchError, MetricPoint, parse_metric_batch
+from aiops.analysis.store import AnalysisStore
 from telemetry import Telemetry
 
 T0 = 1_800_000_000.0

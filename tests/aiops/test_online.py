@@ -9,14 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiops.online import (
-    DetectorConfig,
-    OnlineDetector,
-    Verdict,
-    detect_series,
-    season_points_for,
-    tail_surprise,
-    with_season_from,
+from aiops.metrics.online import (
+    DetectorConfig, OnlineDetector, Verdict, detect_series, season_points_for, tail_surprise, with_season_from,
 )
 
 N_POINTS = 1000

@@ -13,12 +13,12 @@ import requests
 from flask import Flask
 
 from aiops import AIOps
-from aiops.config import AnalysisConfig
-from aiops.engine import Analyzer
-from aiops.metrics import MetricPoint
-from aiops.store import AnalysisStore
-from aiops.synthetic import Fault, as_row, generate, replay, shop_routes
-from telemetry.store import _INSERT, connect
+from aiops.analysis.config import AnalysisConfig
+from aiops.analysis.engine import Analyzer
+from aiops.metrics.model import MetricPoint
+from aiops.analysis.store import AnalysisStore
+from aiops.testing.synthetic import Fault, as_row, generate, replay, shop_routes
+from telemetry.store import INSERT_SPAN as _INSERT, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "aiops" / "samples" / "replay"
@@ -87,7 +87,7 @@ def test_replay_json_over_http(stored, server):
     assert slow, body["zones"]
     zone = slow[0]
     # the fault added 300 ms to /payment from FAULT[0]: the zone starts within a step of it
-    from aiops.replay.data import parse_time
+    from telemetry.timefmt import parse_time
     assert abs(parse_time(zone["start"]) - FAULT[0]) <= 120 and zone["peak_ratio"] > 2
     workers = [z for z in body["zones"] if z["metric"] == "payment_workers"]
     assert [(z["direction"], z["peak_actual"], round(z["peak_expected"])) for z in workers] == [("below", 1.0, 4)]

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aiops import AIOps
 from telemetry import Telemetry
-from telemetry.store import _INSERT, connect
+from telemetry.store import INSERT_SPAN as _INSERT, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = shutil.which("prometheus") or ("/usr/bin/prometheus" if os.path.exists("/usr/bin/prometheus") else None)

@@ -3,13 +3,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from aiops.alert_enrich import RoutingTable, RunbookIndex, brief_facts, related_deploys, runbook_query, write_brief
-from aiops.capacity import AdvisorConfig, analyse, observed_metrics, pods_for, slope_per_day
-from aiops.change_risk import RiskContext, parse_change, parse_deploy_time, score_change
-from aiops.rca import DependencyGraph
-from aiops.triage import (CLASSIFIERS, Alert, ClassifyContext, PayloadError, TriageConfig, alerts_from_incident,
-                          classify, get_classifier, link_incident, parse_alertmanager, parse_raw_alerts, parse_time,
-                          triage)
+from aiops.triage.enrich import RoutingTable, RunbookIndex, brief_facts, related_deploys, runbook_query, write_brief
+from aiops.advisors.capacity import AdvisorConfig, analyse, observed_metrics, pods_for, slope_per_day
+from aiops.advisors.change_risk import RiskContext, parse_change, parse_deploy_time, score_change
+from aiops.analysis.rca import DependencyGraph
+from aiops.triage.classify import CLASSIFIERS, ClassifyContext, classify, get_classifier
+from aiops.triage.correlate import TriageConfig, link_incident, triage
+from aiops.triage.intake import Alert, alerts_from_incident, parse_alertmanager, parse_raw_alerts
+from telemetry.errors import PayloadError
+from telemetry.timefmt import parse_time_field as parse_time
 
 T0 = parse_time("2024-10-15T14:23:00Z", "t")
 
@@ -154,7 +156,7 @@ def test_resolved_alert_closes_its_counterpart_and_the_group():
 
 
 def test_alerts_never_resolved_expire_and_their_group_resolves():
-    from aiops.triage import expire_stale
+    from aiops.triage.correlate import expire_stale
     p = Pipeline()
     p.feed([raw("HighErrorRate", "checkout", 0, fingerprint="f1"), raw("HighLatency", "checkout", 5, fingerprint="f2")])
     p.feed([raw("HighLatency", "checkout", 200, fingerprint="f2")], now_s=T0 + 200)  # a repeat of f2
@@ -395,7 +397,7 @@ def test_capacity_regression_on_history_and_observed_rates():
 
 
 def test_storm_grouping_beats_alertmanager_style_grouping():
-    from aiops.alert_storm import naive_groups, pair_scores, storm
+    from aiops.testing.alert_storm import naive_groups, pair_scores, storm
     s = storm(seed=7, episodes=60, duration_s=6 * 3600.0)
     p = Pipeline(edges=s.edges)
     group_of = []
@@ -447,7 +449,7 @@ def test_a_repeat_at_a_higher_severity_raises_the_priority():
 
 
 def test_slo_alerts_enter_triage_and_a_faster_burn_raises_the_priority():
-    from aiops.triage import alerts_from_slo_alert
+    from aiops.triage.intake import alerts_from_slo_alert
     slo_alert = {"id": "SLO-1", "service": "shop", "route": "/orders", "slo_name": "shop-availability",
                  "rule": "page-slow", "severity": "page", "long_burn_rate": 8.0, "reason": "burning 8x over 6h"}
     assert alerts_from_slo_alert("acknowledged", slo_alert, T0) == []

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from aiops.synthetic import shop_routes
+from aiops.testing.synthetic import shop_routes
 from tests.aiops.helpers import Run, fault
 
 LLM_ENV = ("AIOPS_LLM_ENABLED", "AIOPS_LLM_BASE_URL", "AIOPS_LLM_API_KEY", "AIOPS_LLM_MODEL", "OPENAI_BASE_URL",

@@ -6,7 +6,7 @@ import requests
 from flask import Flask
 
 from aiops import AIOps
-from aiops.synthetic import shop_routes
+from aiops.testing.synthetic import shop_routes
 from llm.facts import incident_facts
 from llm.writers import POSTMORTEM_SECTIONS, brief, comms, narrative, postmortem
 from telemetry import Telemetry

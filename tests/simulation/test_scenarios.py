@@ -5,8 +5,9 @@ import statistics
 import pytest
 
 from simulation.generators import generate, pattern_level
-from simulation.scenarios import (GB, SCENARIOS, IncidentScenario, MetricPattern, Phase, ScenarioError,
-                                  UnknownScenario, get_scenario, list_scenarios, register, unregister)
+from simulation.scenarios import (
+    GB, IncidentScenario, MetricPattern, Phase, SCENARIOS, ScenarioError, UnknownScenario, get_scenario, list_scenarios, register, unregister,
+)
 
 FIVE = ["memory_leak_gradual", "cpu_spike_traffic_surge", "latency_spike_database", "pod_crash_loop",
         "dependency_failure_timeout"]

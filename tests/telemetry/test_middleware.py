@@ -10,7 +10,7 @@ import pytest
 from flask import Blueprint, Flask, Response, abort, stream_with_context
 
 import telemetry
-from telemetry import UNMATCHED_ROUTE, Telemetry
+from telemetry import Telemetry, UNMATCHED_ROUTE
 from tests.conftest import spans_in
 
 

@@ -3,7 +3,8 @@ import pytest
 import requests
 from flask import Flask, jsonify, request
 
-from telemetry import Telemetry, inject_trace_headers
+from telemetry import Telemetry
+from telemetry.context import inject_trace_headers
 import time
 
 from tests.conftest import wait_for_spans
@@ -123,7 +124,7 @@ def test_explicit_header_wins(two_services, tmp_path, live_server):
 
 def test_an_unclosed_response_leaves_no_current_span(tmp_path):
     """A test client that never reads the body must not leak the trace into its thread."""
-    from telemetry import current_span
+    from telemetry.context import current_span
     app = backend_app(tmp_path / "x.db")
     app.test_client().get("/echo")  # body never read nor closed
     assert current_span() is None and inject_trace_headers() == {}

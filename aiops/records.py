@@ -1,0 +1,29 @@
+"""Stored JSON read tolerantly: a record written by an older or newer version loads.
+
+Incidents, baselines, alerts and groups are stored as JSON. ``from_known``
+builds a dataclass from a stored dict, ignoring fields it does not know (a
+newer version wrote them) and leaving missing ones at their defaults (an
+older version had none). A required field that is missing or a value of the
+wrong shape raises ``ValueError`` naming it, so a store can skip that one
+record instead of failing a whole pass.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping, TypeVar
+
+T = TypeVar("T")
+
+
+def from_known(cls: type[T], data: Mapping[str, Any], **converted: Any) -> T:
+    """``cls(**data)`` with unknown keys dropped; ``converted`` replaces fields after reading."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"a stored {cls.__name__} must be a JSON object, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in data.items() if k in names}
+    values.update(converted)
+    missing = sorted(f.name for f in dataclasses.fields(cls) if f.name not in values
+                     and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+    if missing:
+        raise ValueError(f"a stored {cls.__name__} lacks {', '.join(missing)}")
+    return cls(**values)
