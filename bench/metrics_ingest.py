@@ -1,6 +1,6 @@
 """Pushed-metric ingestion and judging: how fast, compared with a plain executemany.
 
-1. Store: ``AnalysisStore.insert_metrics`` (one transaction, labels as JSON,
+1. Store: ``MetricStore.insert_metrics`` (one transaction, labels as JSON,
    two indexes) vs a bare ``executemany`` of the same rows into an
    unindexed table of the same shape in its own file (the floor SQLite
    allows), and vs the same bare insert with the two indexes.
@@ -29,6 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench._common import machine_info, median, print_machine_info  # noqa: E402
 from aiops.metrics.model import MetricPoint, parse_metric_batch  # noqa: E402
 from aiops.analysis.store import AnalysisStore  # noqa: E402
+from aiops.metrics.detect import MetricSignals  # noqa: E402
+from aiops.metrics.store import MetricStore  # noqa: E402
 
 T0 = 1_800_000_000.0
 
@@ -49,7 +51,7 @@ def bench_store(points: list[MetricPoint], batch: int, repeats: int) -> dict:
     ours, bare, bare_idx = [], [], []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as d:
-            store = AnalysisStore(os.path.join(d, "a.db"))
+            store = MetricStore(os.path.join(d, "a.db"))
             t = time.perf_counter()
             for i in range(0, len(points), batch):
                 store.insert_metrics(points[i:i + batch])
@@ -119,7 +121,7 @@ def bench_http(raw: list[dict], batch: int, clients: int) -> dict:
         for th in threads:
             th.join()
         elapsed = time.perf_counter() - t
-        count = len(AIOps.state(app).store.metric_series(limit=10 ** 7))
+        count = len(AIOps.feature(app, "metrics").store.metric_series(limit=10 ** 7))
         server.shutdown()
         server.server_close()
         AIOps.shutdown(app)
@@ -135,7 +137,8 @@ def bench_judge(series: int) -> dict:
     scenario = get_scenario("memory_leak_gradual")
     with tempfile.TemporaryDirectory() as d:
         store = AnalysisStore(os.path.join(d, "j.db"))
-        analyzer = Analyzer(store, AnalysisConfig())
+        metrics = MetricStore(store.db)
+        analyzer = Analyzer(store, AnalysisConfig(), sources=[MetricSignals(metrics)])
         points = []
         for k in range(series // 4 + 1):
             g = generate(scenario, T0, seed=k)
@@ -143,7 +146,7 @@ def bench_judge(series: int) -> dict:
         parsed = [p for p in parse_metric_batch(points, max_points=10 ** 7)]
         parsed = [p for p in parsed if int(p.service.split("-")[1]) * 4 + ["memory_usage_bytes", "heap_allocations",
                   "gc_collections", "cpu_usage_percent"].index(p.name) < series]
-        store.insert_metrics(parsed)
+        metrics.insert_metrics(parsed)
         t = time.perf_counter()
         result = analyzer.run_pass(T0 + 1)
         elapsed = time.perf_counter() - t
@@ -172,7 +175,7 @@ def main() -> None:
     print_machine_info(out["machine"])
     print(f"{args.points} points, batches of {args.batch}")
     print(f"  parse_metric_batch               {out['parse_points_per_s']:>12,.0f} points/s")
-    print(f"  AnalysisStore.insert_metrics     {out['ours_points_per_s']:>12,.0f} points/s")
+    print(f"  MetricStore.insert_metrics     {out['ours_points_per_s']:>12,.0f} points/s")
     print(f"  bare executemany, no index       {out['bare_executemany_points_per_s']:>12,.0f} points/s   "
           f"ours = {out['ratio_vs_bare']:.2f}x")
     print(f"  bare executemany, same indexes   {out['bare_executemany_indexed_points_per_s']:>12,.0f} points/s   "

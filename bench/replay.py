@@ -88,7 +88,7 @@ def store_rollup(hours: float) -> int:
     import tempfile
 
     from aiops.replay.source import span_series
-    from aiops.analysis.store import AnalysisStore
+    from aiops.store.database import Database
     from aiops.testing.synthetic import as_row, generate as traffic, shop_routes
     from telemetry.store import INSERT_SPAN as _INSERT, connect
 
@@ -101,7 +101,7 @@ def store_rollup(hours: float) -> int:
         conn.executemany(_INSERT, [as_row(x) for x in spans])
         conn.execute("COMMIT")
         conn.close()
-        store = AnalysisStore(db)
+        store = Database(db)
         keys = {("shop", "/checkout"), ("shop", "/payment"), ("shop", "/inventory")}
         started = time.perf_counter()
         series = span_series(store, keys, t0, t0 + hours * 3600, STEP_S)

@@ -39,7 +39,7 @@ from aiops.slo.budgets import windows_needed_s
 from aiops.slo.definitions import LATENCY_BUCKETS_MS, validate_slo  # noqa: E402
 from aiops.slo.config import SLOSettings
 from aiops.slo.engine import SLOEngine  # noqa: E402
-from aiops.analysis.store import AnalysisStore  # noqa: E402
+from aiops.store.database import Database  # noqa: E402
 from bench._common import machine_info, median, print_machine_info  # noqa: E402
 from telemetry.store import INSERT_SPAN as _INSERT, connect  # noqa: E402
 
@@ -104,7 +104,7 @@ def run_size(n_spans: int, slo_counts: list[int], runs: int, new: int, tmp: str)
     now = time.time()
     insert(conn, rows(n_spans, now - 60, 30.0, seed=n_spans))
     next_id = n_spans
-    store = AnalysisStore(path)
+    store = Database(path)
     engine = SLOEngine(store, SLOSettings())
     t = time.perf_counter()
     engine.store.rollup()

@@ -25,7 +25,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from aiops.testing.alert_storm import naive_groups, pair_scores, storm  # noqa: E402
-from aiops.analysis.store import AnalysisStore  # noqa: E402
 from aiops.triage.correlate import TriageConfig, triage  # noqa: E402
 from aiops.triage.store import TriageStore  # noqa: E402
 
@@ -64,7 +63,7 @@ def canonical(labels: list) -> list:
 
 def run_store(s, batch: int, path: str):
     """Through the SQLite store, one transaction per batch, as the API does."""
-    store = TriageStore(AnalysisStore(path))
+    store = TriageStore(path)
     group_of = []
     started = time.perf_counter()
     for i in range(0, len(s.alerts), batch):

@@ -21,8 +21,8 @@ import math
 import re
 from dataclasses import dataclass
 
-import numpy as np
 
+from aiops.stats import linear_fit
 from telemetry.errors import PayloadError
 
 #: metric -> (current key used for the projection, hard limit, what hitting it means)
@@ -62,8 +62,7 @@ def slope_per_day(values: list[float]) -> float:
     """Least-squares slope of evenly spaced daily values (units per day)."""
     if len(values) < 2:
         return 0.0
-    x = np.arange(len(values), dtype=float)
-    return float(np.polyfit(x, np.asarray(values, dtype=float), 1)[0])
+    return linear_fit(range(len(values)), [float(v) for v in values])[0]
 
 
 def parse_upcoming(text: str) -> dict:

@@ -172,7 +172,7 @@ def load_metrics_csv(path: str, default_service: str = "service", default_metric
             try:
                 ts = parse_time(row["timestamp"])
             except ValueError as exc:
-                raise ReplayInputError(f"{path}: line {line}, column 'timestamp': {exc}") from None
+                raise ReplayInputError(f"{path}: line {line}, column 'timestamp': {row['timestamp']!r} {exc}") from None
             raw = row["value"]
             try:
                 value = float(raw)
@@ -215,7 +215,7 @@ def load_incidents_csv(path: str) -> list[IncidentMeta]:
                 try:
                     times[column] = parse_time(row[column])
                 except ValueError as exc:
-                    raise ReplayInputError(f"{path}: line {line}, column {column!r}: {exc}") from None
+                    raise ReplayInputError(f"{path}: line {line}, column {column!r}: {row[column]!r} {exc}") from None
             if times["end"] <= times["start"]:
                 raise ReplayInputError(f"{path}: line {line}, column 'end': {row['end']!r} is not after the "
                                        f"start {row['start']!r}")

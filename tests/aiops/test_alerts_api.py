@@ -125,7 +125,7 @@ def test_engine_incidents_enter_the_pipeline_and_weigh_on_change_risk(app):
     assert client.post("/aiops/changes/risk", json={"service": "svc", "files_changed": -1}).status_code == 400
     # the engine resolving its incident resolves its alerts
     client.post(f"/aiops/incidents/{incident['id']}/resolve")
-    state = app.extensions["aiops.alerts"]
+    state = AIOps.feature(app, "triage")
     state.on_incident("resolved", client.get(f"/aiops/incidents/{incident['id']}").json)
     assert client.get("/aiops/alerts?status=resolved").json["alert_count"] >= 1
 
@@ -286,7 +286,7 @@ def test_bad_routing_file_fails_at_startup(tmp_path):
 
 
 def test_refine_hook_runs_after_the_transaction_and_never_lowers_p1(app):
-    state = app.extensions["aiops.alerts"]
+    state = AIOps.feature(app, "triage")
     calls = []
 
     def refine(facts):

@@ -132,7 +132,7 @@ def test_the_model_writes_the_alert_brief_and_the_slo_summary(tmp_path, chat):
     app = make_app(tmp_path, **llm_config(chat))
     try:
         client, _ = outage(app, tmp_path)  # the SLO alert is refined by the default answer: invalid JSON
-        assert app.extensions["aiops.alerts"].refiner.join()  # (in the background) before the next answer
+        assert AIOps.feature(app, "triage").refiner.join()  # (in the background) before the next answer
         chat.respond(reply("P1 — shop availability burning; open the runbook."))
         group_id = call(client, "GET", "/aiops/alerts/groups").json["groups"][0]["id"]
         group = call(client, "GET", f"/aiops/alerts/groups/{group_id}").json
@@ -163,7 +163,7 @@ def test_the_model_narrates_a_replay_and_a_failing_one_falls_back(chat):
 
     from aiops.replay.report import replay_from_csv, report
     from llm import LLMWriter
-    sample = Path(__file__).resolve().parents[2] / "aiops" / "samples" / "replay"
+    sample = Path(__file__).resolve().parents[2] / "aiops" / "replay" / "samples"
     result = replay_from_csv(str(sample / "incident_metadata.csv"), str(sample / "historical_baseline.csv.gz"),
                              str(sample / "actual_metrics.csv"))
     writer = LLMWriter(base_url=chat.url, api_key="sk-test-0123456789abcdef", model="fake-model", retries=0,
@@ -193,7 +193,7 @@ def test_alerts_raised_inside_a_pass_are_refined_in_the_background(tmp_path, cha
         assert [e["event"] for e in computed["alert_events"]] == ["opened"]
         before = call(client, "GET", "/aiops/alerts").json["alerts"][0]["classification"]
         assert before["source"] == "rules" and before["priority"] == "P1"
-        assert app.extensions["aiops.alerts"].refiner.join(15.0)
+        assert AIOps.feature(app, "triage").refiner.join(15.0)
         after = call(client, "GET", "/aiops/alerts").json["alerts"][0]["classification"]
         assert after["source"] == "refined" and after["users_affected"] == "all"
         assert any("whole shop down" in r for r in after["reasons"])

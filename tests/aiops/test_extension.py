@@ -63,8 +63,8 @@ def test_background_scheduler_opens_the_incident_and_the_webhook_hears_it(tmp_pa
     try:
         assert SCHEDULER.running(AIOps.job_id(app))
         hit(server.url, 40)
-        assert wait_until(lambda: AIOps.state(app).store.load_baselines().get(("shop", "/pay")) is not None
-                          and AIOps.state(app).store.load_baselines()[("shop", "/pay")].requests >= 40)
+        assert wait_until(lambda: AIOps.feature(app).store.load_baselines().get(("shop", "/pay")) is not None
+                          and AIOps.feature(app).store.load_baselines()[("shop", "/pay")].requests >= 40)
         app.failing = True
         hit(server.url, 20)
         assert wait_until(lambda: hooks.app.received), "no webhook arrived"  # no POST /aiops/analyze: background
@@ -87,7 +87,7 @@ def test_background_scheduler_opens_the_incident_and_the_webhook_hears_it(tmp_pa
 def test_a_failing_pass_never_reaches_the_app(tmp_path, monkeypatch):
     app = shop(tmp_path, AIOPS_SCHEDULER=False)
     state = AIOps.state(app)
-    monkeypatch.setattr(state.analyzer, "run_pass", lambda now_s=None: 1 / 0)
+    monkeypatch.setattr(state, "pass_runner", lambda now_s=None: 1 / 0)
     state.background_pass()  # what the scheduler calls: logs, counts, returns
     assert state.failed_passes == 1 and "ZeroDivisionError" in state.last_error
     assert app.test_client().get("/pay").status_code == 200
@@ -100,7 +100,7 @@ def test_settings_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("AIOPS_WEBHOOK_URLS", "http://127.0.0.1:9/a,http://127.0.0.1:9/b")
     app = shop(tmp_path)
     state = AIOps.state(app)
-    assert state.config.window_s == 30.0
+    assert AIOps.feature(app).config.window_s == 30.0
     assert not SCHEDULER.running(AIOps.job_id(app))
     assert state.settings["AIOPS_WEBHOOK_URLS"] == ("http://127.0.0.1:9/a", "http://127.0.0.1:9/b")
     AIOps.shutdown(app)

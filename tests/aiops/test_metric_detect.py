@@ -6,7 +6,8 @@ import pytest
 from aiops.analysis.config import AnalysisConfig
 from aiops.analysis.engine import Analyzer
 from aiops.analysis.rca import metric_findings
-from aiops.metrics.detect import judge_series
+from aiops.metrics.detect import MetricSignals, judge_series
+from aiops.metrics.store import MetricStore
 from aiops.metrics.model import MetricPoint
 from aiops.analysis.rca import Finding
 from aiops.signals import Anomaly
@@ -56,13 +57,14 @@ def test_metric_findings_join_the_span_finding_of_their_service():
 
 def test_a_pass_opens_an_incident_from_pushed_metrics_and_judges_late_backfills(tmp_path):
     store = AnalysisStore(str(tmp_path / "m.db"))
-    analyzer = Analyzer(store, AnalysisConfig())
-    store.insert_metrics(series(n=300))                    # healthy history
+    metrics = MetricStore(store.db)
+    analyzer = Analyzer(store, AnalysisConfig(), sources=[MetricSignals(metrics)])
+    metrics.insert_metrics(series(n=300))                  # healthy history
     first = analyzer.run_pass(T0 + 1500)
     assert first.anomalies == [] and store.incidents() == []
     # a backfilled batch stamped before the last pass is still judged (new rows, not new times)
     late = [MetricPoint(T0 + 5 * i, "svc", "memory_bytes", 160.0 + (i % 3), {}) for i in range(300, 340)]
-    store.insert_metrics(late)
+    metrics.insert_metrics(late)
     second = analyzer.run_pass(T0 + 1510)
     kinds = [a.type for a in second.anomalies]
     assert kinds == ["metric_spike"]
@@ -78,6 +80,6 @@ def test_a_pass_opens_an_incident_from_pushed_metrics_and_judges_late_backfills(
 
 def test_metric_detection_can_be_turned_off(tmp_path):
     store = AnalysisStore(str(tmp_path / "m.db"))
-    analyzer = Analyzer(store, AnalysisConfig(), metric_detection=None)
-    store.insert_metrics(series(step_at=350))
+    analyzer = Analyzer(store, AnalysisConfig())  # no signal sources: pushed metrics are stored, not judged
+    MetricStore(store.db).insert_metrics(series(step_at=350))
     assert analyzer.run_pass(T0 + 2000).anomalies == [] and store.incidents() == []

@@ -10,7 +10,7 @@ from flask import Flask
 
 from aiops import AIOps
 from aiops.metrics.model import MetricBatchError, MetricPoint, parse_metric_batch
-from aiops.analysis.store import AnalysisStore
+from aiops.metrics.store import MetricStore
 from telemetry import Telemetry
 
 T0 = 1_800_000_000.0
@@ -84,7 +84,7 @@ def test_parse_caps_batch_size():
 
 
 def test_store_round_trip_filters_and_orders_by_time(tmp_path):
-    store = AnalysisStore(str(tmp_path / "m.db"))
+    store = MetricStore(str(tmp_path / "m.db"))
     points = parse_metric_batch([point(5), point(1), point(3, name="cpu_percent", labels={}),
                                  point(2, service="db", name="query_ms")])
     assert store.insert_metrics(points) == 4
@@ -107,7 +107,7 @@ def test_store_round_trip_filters_and_orders_by_time(tmp_path):
 
 
 def test_store_insert_is_all_or_nothing(tmp_path):
-    store = AnalysisStore(str(tmp_path / "m.db"))
+    store = MetricStore(str(tmp_path / "m.db"))
     store.insert_metrics(parse_metric_batch([point(0)]))
     good = parse_metric_batch([point(1), point(2)])
     broken = good + [MetricPoint(T0 + 3, "shop", "memory_bytes", None, {})]  # NOT NULL violation mid-batch
@@ -143,7 +143,7 @@ def test_ingest_stores_a_batch_and_reads_it_back(app):
     body = response.get_json()
     assert body["stored"] == 11 and body["series"] == 2
     assert body["start"].endswith("Z") and body["start"] < body["end"]
-    assert len(AIOps.state(app).store.metric_series("shop", "memory_bytes")) == 10
+    assert len(AIOps.feature(app, "metrics").store.metric_series("shop", "memory_bytes")) == 10
     names = client.get("/aiops/metrics/names").get_json()
     assert names["series"] == [{"service": "shop", "name": "cpu_percent"}, {"service": "shop", "name": "memory_bytes"}]
     series = client.get(f"/aiops/metrics/series?service=shop&name=memory_bytes&start={T0 + 2}&end={T0 + 4}")
@@ -160,7 +160,7 @@ def test_rejected_batch_stores_nothing_and_names_the_problem(app):
     assert body["error"] == "invalid metric batch"
     assert body["index"] == 2 and body["field"] == "value"
     assert "metrics[2].value must be a finite number" in body["detail"]
-    assert AIOps.state(app).store.metric_series() == []
+    assert AIOps.feature(app, "metrics").store.metric_series() == []
     not_json = client.post("/aiops/metrics/ingest", data="{oops", content_type="application/json")
     assert not_json.status_code == 400 and "JSON" in not_json.get_json()["error"]
     assert client.get("/aiops/metrics/ingest").status_code == 405
@@ -186,7 +186,7 @@ def test_ingest_needs_the_api_key_when_configured(tmp_path, live_server):
         url = f"{server.url}/aiops/metrics/ingest"
         assert requests.post(url, json=[point(0)], timeout=5).status_code == 401
         assert requests.post(url, json=[point(0)], headers={"X-API-Key": "wrong"}, timeout=5).status_code == 401
-        assert AIOps.state(app).store.metric_series() == []
+        assert AIOps.feature(app, "metrics").store.metric_series() == []
         ok = requests.post(url, data=json.dumps([point(0)]), headers={"X-API-Key": "s3cret",
                                                                        "Content-Type": "application/json"}, timeout=5)
         assert ok.status_code == 200 and ok.json()["stored"] == 1
@@ -214,7 +214,7 @@ def test_concurrent_pushers_over_http_lose_nothing(tmp_path, live_server):
         for t in threads:
             t.join(30)
         assert errors == []
-        store = AIOps.state(app).store
+        store = AIOps.feature(app, "metrics").store
         assert len(store.metric_series()) == 4 * 5 * 100
         assert [s for s, _ in store.metric_names()] == ["svc0", "svc1", "svc2", "svc3"]
     finally:

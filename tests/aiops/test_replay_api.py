@@ -17,11 +17,13 @@ from aiops.analysis.config import AnalysisConfig
 from aiops.analysis.engine import Analyzer
 from aiops.metrics.model import MetricPoint
 from aiops.analysis.store import AnalysisStore
+from aiops.metrics.detect import MetricSignals
+from aiops.metrics.store import MetricStore
 from aiops.testing.synthetic import Fault, as_row, generate, replay, shop_routes
 from telemetry.store import INSERT_SPAN as _INSERT, connect
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "aiops" / "samples" / "replay"
+SAMPLES = ROOT / "aiops" / "replay" / "samples"
 T0 = 1_800_000_000.0
 DURATION_S = 4.5 * 3600
 FAULT = (T0 + 15000, T0 + 15900)
@@ -45,9 +47,10 @@ def stored(tmp_path_factory):
     early = [s for s in traffic.spans if s["start_time"] + s["duration_ms"] / 1000 <= start]
     write([as_row(s) for s in early])
     traffic.spans = traffic.spans[len(early):]
-    analyzer = Analyzer(store, AnalysisConfig())
+    metrics = MetricStore(store.db)
+    analyzer = Analyzer(store, AnalysisConfig(), sources=[MetricSignals(metrics)])
     # pushed metrics: the payment pool runs 4 workers, and 1 while the fault lasts
-    store.insert_metrics([MetricPoint(t, "shop", "payment_workers", 1.0 if FAULT[0] <= t < FAULT[1] else 4.0,
+    metrics.insert_metrics([MetricPoint(t, "shop", "payment_workers", 1.0 if FAULT[0] <= t < FAULT[1] else 4.0,
                                       {"pool": "payment"}) for t in range(int(T0), int(T0 + DURATION_S), 30)])
     replay(traffic, write, analyzer.run_pass, start, T0 + DURATION_S, 10.0)
     store.release_lock(analyzer.owner)

@@ -15,7 +15,7 @@ from telemetry.errors import PayloadError as SLOValidationError
 from aiops.slo.config import SLOSettings
 from aiops.slo.engine import SLOEngine, load_slo_file
 from aiops.slo.store import SLOStore
-from aiops.analysis.store import AnalysisStore
+from aiops.store.database import Database
 from telemetry.store import INSERT_SPAN as _INSERT, connect
 
 T0 = 1_800_000_000.0  # a whole minute (T0 % 60 == 0)
@@ -180,7 +180,7 @@ def test_forecast_linear_budget_decline():
     pts = [(T0 + h * HOUR, 1.0 - 0.05 * h, 1.0 + 0.1 * h) for h in range(11)]
     fc = forecast(pts, T0 + 10 * HOUR)
     assert fc["time_to_exhaustion_hours"] == pytest.approx(10.0)   # 0.5 left / 0.05 per hour
-    assert fc["projected_exhaustion_time"] == "2027-01-16T04:00:00Z"  # T0 + 20 h
+    assert fc["projected_exhaustion_time"] == "2027-01-16T04:00:00.000Z"  # T0 + 20 h
     assert fc["burn_rate_trend"] == "increasing"
     assert fc["confidence_level"] == "medium"  # 11 points, R^2 = 1 (high needs 30 points)
     assert fc["data_points_used"] == 11 and fc["r_squared"] == pytest.approx(1.0)
@@ -273,7 +273,7 @@ def write(conn, service, route, at, n, bad=0, duration_ms=10.0, status=200, meth
 def db(tmp_path):
     path = str(tmp_path / "t.db")
     conn = connect(path)
-    store = AnalysisStore(path)
+    store = Database(path)
     yield conn, SLOStore(store), store
     conn.close()
     store.close()
@@ -506,7 +506,7 @@ def test_prune_drops_old_counts_and_decisions_but_keeps_overrides(db):
 
 
 def test_dead_processes_fold_into_one_row_and_the_counters_never_go_down(tmp_path):
-    store = AnalysisStore(str(tmp_path / "t.db"))
+    store = Database(str(tmp_path / "t.db"))
     slo_store = SLOStore(store)
     try:
         now = 1_800_000_000.0

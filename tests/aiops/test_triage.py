@@ -3,7 +3,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from aiops.triage.enrich import RoutingTable, RunbookIndex, brief_facts, related_deploys, runbook_query, write_brief
+from aiops.triage.enrich import (
+    DEFAULT_RUNBOOKS_DIR, RoutingTable, RunbookIndex, brief_facts, related_deploys, runbook_query, write_brief,
+)
 from aiops.advisors.capacity import AdvisorConfig, analyse, observed_metrics, pods_for, slope_per_day
 from aiops.advisors.change_risk import RiskContext, parse_change, parse_deploy_time, score_change
 from aiops.analysis.rca import DependencyGraph
@@ -274,7 +276,7 @@ def test_incident_link_and_engine_incidents_become_alerts():
 # -- enrichment ------------------------------------------------------------------------------
 
 def test_runbooks_ranked_routing_and_brief_from_facts(tmp_path):
-    index = RunbookIndex.from_folder("runbooks")
+    index = RunbookIndex.from_folder(DEFAULT_RUNBOOKS_DIR)
     p = Pipeline(route=RoutingTable.from_file(None).route)
     p.feed(parse_raw_alerts(PRODUCT_ALERTS, T0))
     big = max(p.groups.values(), key=lambda g: len(g.alert_ids))

@@ -156,7 +156,7 @@ def test_post_postmortem_rejects_bad_fields_by_name(serve, payload, field):
     response = requests.post(f"{serve()}/aiops/postmortems", json=payload, timeout=30)
     assert response.status_code == 400
     body = response.json()
-    assert body["field"] == field and body["error"] == f"invalid field {field}" and body["detail"]
+    assert body["field"] == field and body["error"] == f"invalid {field}" and body["detail"]
 
 
 def test_post_postmortem_other_errors(serve):

@@ -67,7 +67,7 @@ def test_start_rejects_bad_bodies(app, body, words):
     response = app.test_client().post(f"{BASE}/scenarios/memory_leak_gradual/start", json=body)
     assert response.status_code == 400 and words in response.get_json()["detail"]
     assert app.test_client().get(f"{BASE}/simulations").get_json() == []
-    assert AIOps.state(app).store.metric_names() == []  # nothing injected
+    assert AIOps.feature(app, "metrics").store.metric_names() == []  # nothing injected
 
 
 def test_start_in_demo_mode_runs_to_the_end_in_process(app):
@@ -126,7 +126,7 @@ def test_api_key_guards_every_simulator_call(tmp_path):
         client = app.test_client()
         assert client.get(f"{BASE}/scenarios").status_code == 401
         assert client.post(f"{BASE}/scenarios/pod_crash_loop/start", json={}).status_code == 401
-        assert AIOps.state(app).store.metric_names() == []
+        assert AIOps.feature(app, "metrics").store.metric_names() == []
         assert client.get(f"{BASE}/scenarios", headers={"X-API-Key": "k3y"}).status_code == 200
         started = client.post(f"{BASE}/scenarios/pod_crash_loop/start", json={}, headers={"X-API-Key": "k3y"})
         assert started.status_code == 200 and started.get_json()["status"] == "completed"
@@ -219,7 +219,7 @@ def test_realtime_mode_pushes_the_incident_as_it_unfolds_and_measures_detection(
             time.sleep(0.2)
         assert full["status"] == "completed", full
         assert time.time() - started >= 4.0  # the incident took its declared time to unfold
-        points = AIOps.state(app).store.metric_series("checkout-service", "pods_ready")
+        points = AIOps.feature(app, "metrics").store.metric_series("checkout-service", "pods_ready")
         assert len(points) == 245 and points[-1].timestamp_s <= time.time()
         live = full["detection"]["live"]
         assert 0.0 <= live["detected_after_onset_s"] < 4.0  # the first pass after the drop saw it
