@@ -9,7 +9,7 @@ import time
 import pytest
 
 from aiops import AIOps
-from tests.aiops.test_slo_api import call, make_app, write_spans
+from tests.aiops.slo.test_slo_api import call, make_app, write_spans
 from tests.llm.conftest import ChatServer, reply, status
 
 ROUTE = "/orders/<int:order_id>"

@@ -10,7 +10,7 @@ import numpy as np
 
 from aiops.metrics.online import DetectorConfig
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

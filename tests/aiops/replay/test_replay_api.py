@@ -22,7 +22,7 @@ from aiops.metrics.store import MetricStore
 from aiops.testing.synthetic import Fault, as_row, generate, replay, shop_routes
 from telemetry.store import INSERT_SPAN as _INSERT, connect
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = ROOT / "aiops" / "replay" / "samples"
 T0 = 1_800_000_000.0
 DURATION_S = 4.5 * 3600

@@ -1,5 +1,5 @@
 """A tiny app with Telemetry and AIOps for the gunicorn test of /metrics
-(``gunicorn tests.aiops._slo_wsgi:app``); settings come from the environment."""
+(``gunicorn tests.aiops.slo._slo_wsgi:app``); settings come from the environment."""
 import os
 
 from flask import Flask

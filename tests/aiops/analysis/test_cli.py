@@ -10,7 +10,7 @@ import pytest
 from aiops.testing.synthetic import shop_routes
 from tests.aiops.helpers import Run, fault
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RATES = {("shop", "/inventory"): 3, ("shop", "/payment"): 3, ("shop", "/checkout"): 5}
 
 

@@ -14,8 +14,8 @@ from aiops import AIOps
 from aiops.triage.api import ENDPOINTS
 from aiops.triage.pipeline import ingest
 from aiops.triage.intake import parse_raw_alerts
-from tests.aiops.test_api import drive, make_app
-from tests.aiops.test_triage import PAYMENT, PRODUCT_ALERTS
+from tests.aiops.analysis.test_api import drive, make_app
+from tests.aiops.triage.test_triage import PAYMENT, PRODUCT_ALERTS
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 

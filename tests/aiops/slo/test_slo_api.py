@@ -21,7 +21,7 @@ from telemetry.timefmt import parse_time
 from telemetry import Telemetry
 from telemetry.store import INSERT_SPAN as _INSERT, connect
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS = shutil.which("prometheus") or ("/usr/bin/prometheus" if os.path.exists("/usr/bin/prometheus") else None)
 PROMTOOL = shutil.which("promtool") or ("/usr/bin/promtool" if os.path.exists("/usr/bin/promtool") else None)
 #: .ci/run sets it after installing the Debian package: there a missing binary fails instead of skipping.
@@ -437,7 +437,7 @@ def test_gunicorn_two_workers_every_scrape_sees_every_request(tmp_path):
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-                                 "tests.aiops._slo_wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                                 "tests.aiops.slo._slo_wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         pids, deadline = set(), time.monotonic() + 30
