@@ -8,6 +8,9 @@ import threading
 
 from werkzeug.serving import make_server
 
+from aiops import AIOps
+from simulation.shop import create_app
+
 
 class LocalDemo:
     """``with LocalDemo() as demo: demo.url``: a fresh demo app on a temporary
@@ -24,7 +27,6 @@ class LocalDemo:
         self.url = None
 
     def __enter__(self) -> "LocalDemo":
-        from app import create_app
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.app = create_app(self.config)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
@@ -38,7 +40,6 @@ class LocalDemo:
         self.close()
 
     def close(self) -> None:
-        from aiops import AIOps
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from telemetry.extras import require
+
 #: Substrings that mark a metric as a driver (exogenous load).
 DEFAULT_DRIVERS = ("request", "rps", "throughput", "traffic")
 _WARMUP_STEPS = 60
@@ -183,9 +185,14 @@ def seasonal_spread(X: np.ndarray) -> np.ndarray:
     return X[:, _SPREAD_COLUMN]
 
 
+def require_model() -> None:
+    """scikit-learn is installed, else ``telemetry.extras.MissingExtra`` naming ``flask-aiops[replay]``."""
+    require("sklearn", "replay", "the resilience replay")
+
+
 def _regressor(config: ModelConfig):
-    from sklearn.ensemble import HistGradientBoostingRegressor
-    return HistGradientBoostingRegressor(max_iter=config.max_iter, learning_rate=config.learning_rate,
+    ensemble = require("sklearn.ensemble", "replay", "the resilience replay")
+    return ensemble.HistGradientBoostingRegressor(max_iter=config.max_iter, learning_rate=config.learning_rate,
                                          max_bins=255, max_leaf_nodes=config.max_leaf_nodes, min_samples_leaf=20,
                                          early_stopping=False, random_state=config.seed)
 
