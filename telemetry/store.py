@@ -66,7 +66,11 @@ def connect(path: str, timeout_s: float = 5.0) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=timeout_s, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    migrate(conn, "spans", SPAN_MIGRATIONS)
+    try:
+        migrate(conn, "spans", SPAN_MIGRATIONS)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
