@@ -37,7 +37,8 @@ from flask import Flask, current_app, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect, Rule
 
-from telemetry.config import ConfigKey, as_bool, as_number, as_optional_str, read_config
+from aiops.config import API_KEY
+from telemetry.config import ConfigKey, as_bool, as_number, read_config
 from simulation.api import SIMULATOR_CONFIG, register_simulator
 from telemetry.errors import PayloadError
 from telemetry.timefmt import iso
@@ -54,23 +55,16 @@ _MUTATING_ROUTES = ("delay", "error", "timeout", "clear")
 CHAOS_CONFIG: tuple[ConfigKey, ...] = (
     ConfigKey(
         "AIOPS_CHAOS_ENABLED", True, as_bool, "bool",
-        "Default True. When False no /simulate route and no hook are registered "
-        "(every /simulate URL is a plain 404, no fault can apply).",
+        "`False` registers no route and no hook: every `/simulate` URL is a plain 404, no fault can apply.",
     ),
     ConfigKey(
-        "AIOPS_API_KEY", None, as_optional_str, "string",
-        "Default None (unset: no key needed). When set, every POST /simulate/* call "
-        "needs it in the X-API-Key header; GET /simulate/status never does.",
+        "AIOPS_CHAOS_MAX_DURATION_MS", 120_000, as_number(minimum=0, min_exclusive=True), "milliseconds",
+        "Largest duration accepted for a delay or timeout fault.",
     ),
     ConfigKey(
-        "AIOPS_CHAOS_MAX_DURATION_MS", 120_000, as_number(minimum=0, min_exclusive=True), "ms",
-        "Default 120000 ms. Largest duration accepted for a delay or timeout fault.",
-    ),
-    ConfigKey(
-        "AIOPS_CHAOS_TIMEOUT_DEFAULT_MS", 30_000, as_number(minimum=0, min_exclusive=True), "ms",
-        "Default 30000 ms. How long a timeout fault hangs when no duration is given "
-        "(long enough to outlast typical client timeouts); must not exceed "
-        "AIOPS_CHAOS_MAX_DURATION_MS.",
+        "AIOPS_CHAOS_TIMEOUT_DEFAULT_MS", 30_000, as_number(minimum=0, min_exclusive=True), "milliseconds",
+        "How long a timeout fault hangs when no duration is given (long enough to outlast typical client "
+        "timeouts); at most `AIOPS_CHAOS_MAX_DURATION_MS`.",
     ),
 )
 
@@ -289,7 +283,7 @@ class Chaos:
         register the /simulate blueprint, the hook and the InjectedFault handler."""
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("Chaos is already initialised on this app")
-        settings = read_config(app, CHAOS_CONFIG + SIMULATOR_CONFIG)
+        settings = read_config(app, (*CHAOS_CONFIG, API_KEY, *SIMULATOR_CONFIG))
         if settings["AIOPS_CHAOS_TIMEOUT_DEFAULT_MS"] > settings["AIOPS_CHAOS_MAX_DURATION_MS"]:
             raise ValueError(
                 "AIOPS_CHAOS_TIMEOUT_DEFAULT_MS must not exceed AIOPS_CHAOS_MAX_DURATION_MS "

@@ -1,9 +1,10 @@
 """The ``aiops`` command (also ``python -m aiops``): every registered feature's subcommands.
 
 Each feature declares its subcommands in its ``feature.py``
-(``aiops.features.all_commands``); this module only builds the parser and
-runs one. A subcommand that needs the other features (the documents of an
-incident, a replay from the store) calls ``args.open_context()``: the
+(``aiops.features.all_commands``); ``config`` (``aiops.cli.config``) lists
+every key of the product. This module only builds the parser and runs one.
+A subcommand that needs the other features (the documents of an incident, a
+replay from the store) calls ``args.open_context()``: the
 features built headless over ``--db``, with settings from the environment.
 Bad input prints ``error: ...`` on stderr and exits with status 2.
 
@@ -18,6 +19,7 @@ import os
 import sys
 
 from aiops.analysis.store import MIGRATIONS as ANALYSIS_MIGRATIONS
+from aiops.cli import config
 from aiops.extension import headless_context
 from aiops.features import all_commands
 from aiops.metrics.store import MIGRATIONS as METRIC_MIGRATIONS
@@ -74,12 +76,17 @@ def _run_schema(args: argparse.Namespace) -> int:
 _SCHEMA_HELP = "each stored component's schema version and the latest this code knows (read-only)"
 
 
+#: The subcommands that belong to no feature.
+OWN_COMMANDS = {"schema": (_add_schema_arguments, _run_schema, _SCHEMA_HELP), **config.COMMANDS}
+
+
 def commands() -> dict:
-    """Every ``aiops`` subcommand: the features' and ``schema``."""
+    """Every subcommand: the features' (``aiops.features.all_commands``), ``schema`` and ``config``."""
     found = all_commands()
-    if "schema" in found:
-        raise ValueError("a feature defines the command 'schema', which aiops.cli keeps for itself")
-    return {**found, "schema": (_add_schema_arguments, _run_schema, _SCHEMA_HELP)}
+    for name in OWN_COMMANDS:
+        if name in found:
+            raise ValueError(f"a feature defines the command {name!r}, which aiops.cli keeps for itself")
+    return {**found, **OWN_COMMANDS}
 
 
 def build_parser() -> argparse.ArgumentParser:

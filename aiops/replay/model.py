@@ -39,10 +39,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from telemetry.config import as_number, setting
+
 #: Substrings that mark a metric as a driver (exogenous load).
 DEFAULT_DRIVERS = ("request", "rps", "throughput", "traffic")
 _WARMUP_STEPS = 60
 _SPREAD_COLUMN = 12  # index of the seasonal IQR in ``features`` (before the drivers)
+
+
+def as_forecaster(raw) -> str:
+    """Parser of ``AIOPS_REPLAY_METHOD``: a name of :data:`FORECASTERS`."""
+    if not isinstance(raw, str) or raw.strip() not in FORECASTERS:
+        raise ValueError(f"must be one of: {', '.join(FORECASTERS)}")
+    return raw.strip()
 
 
 @dataclass(frozen=True)
@@ -51,17 +60,24 @@ class ModelConfig:
     ``backtest_ratio``: held-out tail of history (0.2); ``min_history_points``:
     grid steps of history a metric needs (180 = 3 h at 1-minute steps);
     ``max_iter``/``learning_rate``: boosting rounds; ``seed``: horizon draws; ``method``: a name of
-    :data:`FORECASTERS` (``gradient_boosting``, or the ``seasonal_quantile`` peer baseline)."""
+    :data:`FORECASTERS` (``gradient_boosting``, or the ``seasonal_quantile`` peer baseline).
+    ``coverage``, ``min_history_points`` and ``method`` are config keys (``REPLAY_CONFIG``)."""
 
-    coverage: float = 0.95
+    coverage: float = setting("AIOPS_REPLAY_COVERAGE", 0.95, as_number(0.5, 0.999), "ratio",
+                              "Nominal coverage of the expected band (0.95: 95 % of normal values fall inside).")
     backtest_ratio: float = 0.2
-    min_history_points: int = 180
+    min_history_points: int = setting(
+        "AIOPS_REPLAY_MIN_HISTORY_POINTS", 180, as_number(120, integer=True), "grid points",
+        "History a metric needs before it is modelled (180 = 3 h at 60 s); fewer skips the metric, and a 422 "
+        "when no metric qualifies.")
     max_iter: int = 60
     learning_rate: float = 0.15
     max_leaf_nodes: int = 15
     drivers: tuple[str, ...] = DEFAULT_DRIVERS
     seed: int = 0
-    method: str = "gradient_boosting"
+    method: str = setting("AIOPS_REPLAY_METHOD", "gradient_boosting", as_forecaster, "name",
+                          "Expected-behaviour model: `gradient_boosting`, or the `seasonal_quantile` baseline (an "
+                          "unknown name is rejected with the valid ones).")
 
     def __post_init__(self):
         if self.method not in FORECASTERS:
