@@ -44,7 +44,7 @@ import requests
 
 from telemetry.config import ConfigKey, as_number, as_str_list
 from telemetry.lifecycle import keep_alive_hooks
-from telemetry.store import RateLimitedLog
+from telemetry.logs import RateLimitedLog
 from telemetry.timefmt import iso
 
 log = logging.getLogger("aiops")
@@ -584,7 +584,7 @@ def _after_fork(notifier: WebhookNotifier) -> None:
     """A forked child has no worker threads, and must neither resend the
     parent's queued messages nor share its pooled connections: start afresh."""
     notifier._init_sync()
-    notifier.warn._lock = threading.Lock()
+    notifier.warn.after_fork()
     for channel in notifier._channels:
         channel.queue = deque()
         channel.thread = None

@@ -8,7 +8,7 @@ fallback of every LLM call and what a user without a model reads.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from llm.facts import customer_facts, parse_iso
 
@@ -53,7 +53,6 @@ def stamp(iso: str | None) -> str:
 
 
 def _utc():
-    from datetime import timezone
     return timezone.utc
 
 

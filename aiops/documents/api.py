@@ -120,7 +120,8 @@ def make_blueprint() -> ApiBlueprint:
     def postmortems():
         fmt, source = _options()
         if (request.content_length or 0) > MAX_BODY_BYTES:
-            return json_error(413, "incident too large", f"the body must be at most {MAX_BODY_BYTES} bytes")
+            raise PayloadError("body", f"the body must be at most {MAX_BODY_BYTES} bytes", error="incident too large",
+                               status=413)
         body = json_body(what="an incident object (title, severity, duration_minutes, services_affected, timeline, "
                               "root_cause; optional fix_applied, data_points)")
         facts = user_incident_facts(body)

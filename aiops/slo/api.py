@@ -293,7 +293,7 @@ def make_blueprint() -> ApiBlueprint:
         status = request.args.get("status", "open")
         valid = ("open", "all") + ALERT_STATUSES
         if status not in valid:
-            return json_error(400, f"unknown status {status!r}", f"status must be one of: {', '.join(valid)}")
+            raise PayloadError("status", f"status must be one of: {', '.join(valid)}", error=f"unknown status {status!r}")
         limit = query_number("limit", 100, 0, 1000)
         engine = _engine()
         service = service or request.args.get("service")
@@ -330,8 +330,8 @@ def make_blueprint() -> ApiBlueprint:
         hours = query_number("hours", 24.0, 0.0, 24 * 35.0)
         bucket = query_number("bucket_minutes", 60.0, 0.0, 1440.0)
         if hours * 60.0 / bucket > 2000:
-            return json_error(400, "too many buckets", f"hours*60/bucket_minutes must be at most 2000, "
-                                                       f"got {hours * 60.0 / bucket:g}")
+            raise PayloadError("bucket_minutes", f"hours*60/bucket_minutes must be at most 2000, "
+                                                 f"got {hours * 60.0 / bucket:g}", error="too many buckets")
         return json_response(_engine().heatmap(hours, bucket))
 
     def summary_service(service: str):

@@ -60,7 +60,7 @@ def load_slo_file(path: str) -> tuple[list[dict], list[SLODefinition]]:
         raise ValueError(f"AIOPS_SLO_FILE cannot be read: {exc}") from None
     try:
         if path.endswith((".yaml", ".yml")):
-            import yaml
+            import yaml  # at the call: only SLO files in YAML need PyYAML
             doc = yaml.safe_load(text)
         else:
             doc = json.loads(text)

@@ -217,7 +217,9 @@ def test_burn_compute_pages_once_through_the_webhook_and_acknowledge(tmp_path, l
     again = call(c, "PATCH", f"/aiops/slo-alerts/{alert_id}/acknowledge")
     assert again.status_code == 409 and again.json["alert_status"] == "acknowledged"
     assert call(c, "PATCH", "/aiops/slo-alerts/SLO-0-0/acknowledge").status_code == 404
-    assert error_of(call(c, "GET", "/aiops/slo-alerts?status=loud"))["detail"].startswith("status must be")
+    loud = call(c, "GET", "/aiops/slo-alerts?status=loud")
+    assert loud.status_code == 400 and error_of(loud)["detail"].startswith("status must be")
+    assert loud.json["error"] == "unknown status 'loud'" and loud.json["field"] == "status"
     burn = call(c, "GET", "/aiops/burn").json["services"][0]
     assert burn["service_name"] == "shop" and burn["risk_level"] == "FREEZE" and burn["slos"][0]["open_alert"] == alert_id
     history = call(c, "GET", "/aiops/burn/shop").json
@@ -332,6 +334,9 @@ def test_summaries(app, tmp_path):
     grid = call(c, "GET", "/aiops/summary/heatmap?hours=3&bucket_minutes=30").json
     assert len(grid["buckets"]) == 6 and grid["services"][0]["risk"][-1] == "FREEZE"
     assert call(c, "GET", "/aiops/summary/heatmap?hours=0").status_code == 400
+    crowded = call(c, "GET", "/aiops/summary/heatmap?hours=840&bucket_minutes=1")
+    assert crowded.status_code == 400 and crowded.json["error"] == "too many buckets"
+    assert crowded.json["field"] == "bucket_minutes" and "at most 2000" in crowded.json["detail"]
     assert call(c, "GET", "/aiops/summary/nobody").status_code == 404
 
 
