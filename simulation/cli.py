@@ -56,7 +56,8 @@ def scenarios_table(scenarios) -> Table:
         table.add_column(col)
     for s in scenarios:
         table.add_row(s.scenario_id, s.name, s.service, f"[{_SEVERITY_STYLE[s.severity]}]{s.severity}[/]",
-                      s.difficulty, ", ".join(s.tags), f"{s.duration_seconds:g} s", str(len({m.name for m in s.metrics})),
+                      s.difficulty, ", ".join(s.tags), f"{s.duration_seconds:g} s",
+                      str(len({m.name for m in s.metrics})),
                       ("request-level" if s.request_level else "metrics") + (f", {len(s.phases)} phases"
                                                                               if len(s.phases) > 1 else ""))
     return table
@@ -254,7 +255,8 @@ def _run_via_api(console: Console, args, scenario_id: str) -> dict | None:
                          json={"auto_analyze": not args.no_analyze, "seed": args.seed,
                                "execution_mode": "realtime" if args.realtime else "background"})
     if response.status_code >= 400:
-        console.print(f"[red]{response.status_code}: {response.json().get('error')}: {response.json().get('detail')}[/]")
+        answer = response.json()
+        console.print(f"[red]{response.status_code}: {answer.get('error')}: {answer.get('detail')}[/]")
         return None
     sim_id = response.json()["simulation_id"]
     live, seen = LiveSteps(console), {}

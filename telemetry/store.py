@@ -8,17 +8,16 @@ locked, read-only or full database costs the batch (counted in
 """
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Hashable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from telemetry.lifecycle import keep_alive_hooks
-from telemetry.logs import RateLimitedLog, log
+from telemetry.logs import RateLimitedLog
 from telemetry.schema import Migration, SchemaError, migrate
 
 #: Page cache of the writer's connection (KiB): the trace-id index is written at random places.

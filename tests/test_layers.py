@@ -120,8 +120,9 @@ def private_uses(source: Source) -> list[str]:
                 bound[alias.asname or alias.name] = f"{base}.{alias.name}"
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.split(".")[0] in OURS:
-                    bound[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+                top = alias.name.split(".")[0]
+                if top in OURS:  # ``import a.b`` binds ``a``; ``import a.b as c`` binds ``c`` to ``a.b``
+                    bound[alias.asname or top] = alias.name if alias.asname else top
     for node in ast.walk(source.tree):
         if isinstance(node, ast.Attribute) and is_private(node.attr):
             chain = dotted(node.value)

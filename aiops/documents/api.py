@@ -63,8 +63,9 @@ def _render(kind: str, facts: dict, source: str, audience: str | None = None) ->
 
 
 def _failed(kind: str) -> Response:
-    return json_error(500, f"could not write the {kind}", "an internal error was logged on the 'llm' logger; "
-                                                         "the incident itself is available at GET /aiops/incidents/<id>")
+    return json_error(500, f"could not write the {kind}",
+                      "an internal error was logged on the 'llm' logger; "
+                      "the incident itself is available at GET /aiops/incidents/<id>")
 
 
 def _answer(doc: Document, fmt: str, extra: dict) -> Response:

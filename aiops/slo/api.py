@@ -48,7 +48,8 @@ def _no_service(name: str):
 
 
 def make_blueprint() -> ApiBlueprint:
-    bp = ApiBlueprint("aiops_slo", __name__, url_prefix="/aiops", api_key=lambda: current_app.extensions["aiops"].api_key)
+    bp = ApiBlueprint("aiops_slo", __name__, url_prefix="/aiops",
+                      api_key=lambda: current_app.extensions["aiops"].api_key)
 
     def route(rule: str, **views):
         """One URL rule, a view per method (GET=..., POST=...)."""
@@ -293,7 +294,8 @@ def make_blueprint() -> ApiBlueprint:
         status = request.args.get("status", "open")
         valid = ("open", "all") + ALERT_STATUSES
         if status not in valid:
-            raise PayloadError("status", f"status must be one of: {', '.join(valid)}", error=f"unknown status {status!r}")
+            raise PayloadError("status", f"status must be one of: {', '.join(valid)}",
+                               error=f"unknown status {status!r}")
         limit = query_number("limit", 100, 0, 1000)
         engine = _engine()
         service = service or request.args.get("service")
@@ -309,7 +311,8 @@ def make_blueprint() -> ApiBlueprint:
         who = body.get("who") if isinstance(body, dict) and isinstance(body.get("who"), str) else None
         alert, error = _engine().acknowledge(alert_id, who[:200] if who else None)
         if alert is None:
-            return json_error(404, f"SLO alert {alert_id} not found", "list alert ids with GET /aiops/slo-alerts?status=all")
+            return json_error(404, f"SLO alert {alert_id} not found",
+                              "list alert ids with GET /aiops/slo-alerts?status=all")
         if error:
             return json_error(409, f"cannot acknowledge SLO alert {alert_id}", error, alert_status=alert["status"])
         return json_response(alert_json(alert))
