@@ -18,7 +18,9 @@ import requests
 from flask import Flask, jsonify, request
 
 from aiops import AIOps
+from aiops.features import all_endpoints
 from simulation import Chaos
+from simulation.api import ENDPOINTS
 from telemetry import Telemetry
 from telemetry.config import ConfigKey, as_number, as_optional_str, as_str, read_config, read_environment
 from telemetry.web import json_error
@@ -175,7 +177,6 @@ def aiops_banner(app: Flask) -> str:
     """The AIOps endpoint lines, when the analysis is enabled on ``app``."""
     if not app.extensions.get("aiops"):
         return ""
-    from aiops.features import all_endpoints
     return "\nAIOps endpoints:\n" + "".join(f"  {line}\n" for line in all_endpoints())
 
 
@@ -183,7 +184,6 @@ def simulator_banner(app: Flask) -> str:
     """The incident simulator's endpoint lines, when it is registered on ``app``."""
     if not app.extensions.get("simulator"):
         return ""
-    from simulation.api import ENDPOINTS
     return ("\nIncident simulator (python -m simulation --list):\n"
             + "".join(f"  {line}\n" for line in ENDPOINTS))
 

@@ -383,7 +383,8 @@ if pytest is not None:
             assert incident["root_cause"]["endpoint"] == "backend /payment"
             assert incident["affected_endpoints"][:2] == ["backend /payment", "frontend /checkout"]
             deps = shopper.aiops("GET", "dependencies")
-            assert {(e["caller"]["service"], e["callee"]["service"]) for e in deps["edges"]} == {("frontend", "backend")}
+            edges = {(e["caller"]["service"], e["callee"]["service"]) for e in deps["edges"]}
+            assert edges == {("frontend", "backend")}
         finally:
             front.stop()
             backend.stop()
@@ -400,7 +401,7 @@ if pytest is not None:
                              "DEMO_ERROR_RATE": 0.0, "AIOPS_SCHEDULER": False})
         assert first.config["DEMO_ERROR_RATE"] == 0.5  # from the environment
         assert second.config["DEMO_ERROR_RATE"] == 0.0  # create_app(config) wins over the environment
-        for app, db in ((first, "1.db"), (second, "2.db")):
+        for app in (first, second):
             response = app.test_client().get("/health")
             response.get_data()
             response.close()

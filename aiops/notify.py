@@ -45,7 +45,7 @@ import requests
 
 from telemetry.config import as_number, as_str_list, config_keys, from_settings, parse_fields, setting
 from telemetry.lifecycle import keep_alive_hooks
-from telemetry.store import RateLimitedLog
+from telemetry.logs import RateLimitedLog
 from telemetry.timefmt import iso
 
 log = logging.getLogger("aiops")
@@ -101,7 +101,7 @@ def _is_http_url(url: str) -> bool:
         return False
     try:
         parts = urlsplit(url)
-        parts.port  # raises ValueError on a bad port
+        _ = parts.port  # raises ValueError on a bad port
     except ValueError:
         return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
@@ -578,7 +578,7 @@ def _after_fork(notifier: WebhookNotifier) -> None:
     """A forked child has no worker threads, and must neither resend the
     parent's queued messages nor share its pooled connections: start afresh."""
     notifier._init_sync()
-    notifier.warn._lock = threading.Lock()
+    notifier.warn.after_fork()
     for channel in notifier._channels:
         channel.queue = deque()
         channel.thread = None

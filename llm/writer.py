@@ -24,7 +24,7 @@ from llm.config import LLM_CONFIG, LLMSettings
 from llm.safety import DATA_RULES, clean_output, clean_text, data_block
 from llm.schema import check_schema, validate
 from telemetry.config import from_settings, read_environment
-from telemetry.store import RateLimitedLog
+from telemetry.logs import RateLimitedLog
 
 log = logging.getLogger("llm")
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
@@ -144,7 +144,7 @@ _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?|\n?```\s*$")
 
 def _reason(exc: BaseException) -> str:
     """A short, key-free description of a client exception."""
-    import openai
+    import openai  # loaded already: only a model's client raises what this describes
     if isinstance(exc, _ModelError):
         return str(exc)
     if isinstance(exc, openai.APITimeoutError):
@@ -328,7 +328,7 @@ class LLMWriter:
     def _client_or_new(self):
         with self._lock:
             if self._client is None:
-                import openai
+                import openai  # at the call: the client is needed only when a model is configured
                 self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed",
                                              timeout=self.timeout_s, max_retries=self.retries)
             return self._client

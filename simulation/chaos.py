@@ -431,7 +431,8 @@ def _duration_ms(state: _ChaosState, raw: Any) -> float | int:
 
 def _inject(app: Flask, state: _ChaosState, fault_type: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     if fault_type not in FAULT_TYPES:
-        raise ChaosInputError("unknown fault type", field="fault_type", detail="fault type must be one of: " + ", ".join(FAULT_TYPES))
+        raise ChaosInputError("unknown fault type", field="fault_type",
+                              detail="fault type must be one of: " + ", ".join(FAULT_TYPES))
     endpoint = fields.get("endpoint")
     rule, path = _resolve(app, endpoint)
     options: dict[str, Any] = {}
@@ -447,11 +448,13 @@ def _inject(app: Flask, state: _ChaosState, fault_type: str, fields: Mapping[str
         raw_rate = fields.get("rate")
         rate = 1.0 if raw_rate is None else _number("rate", raw_rate, "a probability within [0, 1]")
         if not 0 <= rate <= 1:
-            raise ChaosInputError("rate out of range", field="rate", detail=f"rate must be a probability within [0, 1], got {raw_rate!r}")
+            raise ChaosInputError("rate out of range", field="rate",
+                                  detail=f"rate must be a probability within [0, 1], got {raw_rate!r}")
         raw_status = fields.get("status")
         status = 500 if raw_status is None else _number("status", raw_status, "an integer within 500..599")
         if not float(status).is_integer():
-            raise ChaosInputError("invalid status", field="status", detail=f"status must be an integer within 500..599, got {raw_status!r}")
+            raise ChaosInputError("invalid status", field="status",
+                                  detail=f"status must be an integer within 500..599, got {raw_status!r}")
         if not 500 <= status <= 599:
             raise ChaosInputError("status out of range", field="status", detail=
                                   f"status must be an integer HTTP status within 500..599, got {raw_status!r}")
@@ -461,9 +464,11 @@ def _inject(app: Flask, state: _ChaosState, fault_type: str, fields: Mapping[str
         valid = f"a number of seconds > 0 and at most {MAX_EXPIRES_IN_S} (omit it to never expire)"
         expires_in_s = _number("expires_in", raw_expiry, valid)
         if expires_in_s <= 0:
-            raise ChaosInputError("expires_in not positive", field="expires_in", detail=f"expires_in must be {valid}, got {raw_expiry!r}")
+            raise ChaosInputError("expires_in not positive", field="expires_in",
+                                  detail=f"expires_in must be {valid}, got {raw_expiry!r}")
         if expires_in_s > MAX_EXPIRES_IN_S:
-            raise ChaosInputError("expires_in over the cap", field="expires_in", detail=f"expires_in must be {valid}, got {raw_expiry!r}")
+            raise ChaosInputError("expires_in over the cap", field="expires_in",
+                                  detail=f"expires_in must be {valid}, got {raw_expiry!r}")
         options["expires_in_s"] = expires_in_s
     fault = _Fault(fault_type, endpoint.strip(), rule, path, **options)
     previous = state.put(fault)

@@ -8,6 +8,8 @@ import threading
 
 from werkzeug.serving import make_server
 
+from aiops import AIOps
+
 
 class LocalDemo:
     """``with LocalDemo() as demo: demo.url``: a fresh demo app on a temporary
@@ -38,7 +40,6 @@ class LocalDemo:
         self.close()
 
     def close(self) -> None:
-        from aiops import AIOps
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()

@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+from flask import current_app, request
 from werkzeug.exceptions import HTTPException
 
 from telemetry.config import as_bool, as_number, as_regex_list, as_str, config_keys, from_settings, read_config, setting
 from telemetry.context import CURRENT_SPAN
 from telemetry.propagation import instrument_requests
-from telemetry.store import RateLimitedLog, SpanStore, log
+from telemetry.logs import RateLimitedLog, log
+from telemetry.store import SpanStore
 from telemetry.tracecontext import (
     format_traceparent, new_span_id, new_trace_id, parse_traceparent, parse_tracestate, sampled_by_ratio,
 )
@@ -160,9 +162,9 @@ class _ActiveSpan:
         # Flask calls this before it pops the request context, while the
         # request object (and its matched URL rule) is still in the environ.
         self.status = status
-        request = self.environ.get("werkzeug.request")
-        if request is not None:
-            self.rule = request.url_rule
+        environ_request = self.environ.get("werkzeug.request")
+        if environ_request is not None:
+            self.rule = environ_request.url_rule
         headers.append((self.state.trace_header, self.trace_id))
         return self._start_response(status, headers, exc_info)
 
@@ -283,7 +285,6 @@ class TelemetryMiddleware:
 def _wrap_exception_handler(app, name: str, state: TelemetryState) -> None:
     """Record non-HTTP exceptions on the request's span, then let Flask go on."""
     original = getattr(app, name)
-    from flask import request
 
     @functools.wraps(original)
     def handler(e):
@@ -338,7 +339,6 @@ class Telemetry:
     def state(app=None) -> TelemetryState:
         """The ``TelemetryState`` of ``app`` (default: the current app)."""
         if app is None:
-            from flask import current_app
             app = current_app._get_current_object()
         return app.extensions["telemetry"]
 

@@ -23,7 +23,8 @@ class AnalysisConfig:
     interval_s: float = setting("AIOPS_ANALYSIS_INTERVAL_S", 10.0, _pos, "seconds",
         "Time between background passes.")
     window_s: float = setting("AIOPS_WINDOW_S", 60.0, _pos, "seconds", "Recent window every detector judges.")
-    baseline_alpha: float = setting("AIOPS_BASELINE_ALPHA", 0.01, as_number(0.0, 1.0, min_exclusive=True), "weight per request",
+    baseline_alpha: float = setting("AIOPS_BASELINE_ALPHA", 0.01, as_number(0.0, 1.0, min_exclusive=True),
+        "weight per request",
         "EWMA weight of one request in the latency and error baselines.")
     rate_alpha: float = setting("AIOPS_RATE_ALPHA", 0.1, as_number(0.0, 1.0, min_exclusive=True), "weight per pass",
         "EWMA weight of one pass in the request-rate baseline.")

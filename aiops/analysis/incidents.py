@@ -173,7 +173,8 @@ def _root_cause(finding: Finding) -> dict:
             "confidence": finding.confidence, "description": finding.description, "reason": finding.reason}
 
 
-def _open(finding: Finding, history: list[Incident], now_s: float, config: AnalysisConfig, incident_id: str) -> Incident:
+def _open(finding: Finding, history: list[Incident], now_s: float, config: AnalysisConfig,
+          incident_id: str) -> Incident:
     anomalies = _merge_anomalies([], finding.anomalies)
     incident = Incident(
         id=incident_id, severity=severity_for(anomalies), status="active", title=_title(finding),

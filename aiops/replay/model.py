@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from aiops.replay.data import InsufficientHistory
 from telemetry.config import as_number, setting
 
 #: Substrings that mark a metric as a driver (exogenous load).
@@ -200,21 +201,21 @@ def seasonal_spread(X: np.ndarray) -> np.ndarray:
 
 
 def _regressor(config: ModelConfig):
-    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.ensemble import HistGradientBoostingRegressor  # at the call: heavy, only a replay fits a model
     return HistGradientBoostingRegressor(max_iter=config.max_iter, learning_rate=config.learning_rate,
                                          max_bins=255, max_leaf_nodes=config.max_leaf_nodes, min_samples_leaf=20,
                                          early_stopping=False, random_state=config.seed)
 
 
 def _fit(config: ModelConfig, X: np.ndarray, y: np.ndarray):
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # comes with scikit-learn: at the call too
     # One thread: on a shared machine OpenMP's threads fight each other (10x slower measured on 2 cores).
     with threadpool_limits(limits=1, user_api="openmp"):
         return _regressor(config).fit(X, y)
 
 
 def _predict(model, X: np.ndarray) -> np.ndarray:
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # as in _fit
     with threadpool_limits(limits=1, user_api="openmp"):
         return model.predict(X)
 
@@ -268,7 +269,6 @@ def forecast(grid_s: np.ndarray, step_s: float, y: np.ndarray, cut_idx: int, dri
 
 
 def _check_history(hist: np.ndarray, step_s: float, config: ModelConfig) -> np.ndarray:
-    from aiops.replay.data import InsufficientHistory
     finite = np.isfinite(hist)
     n_hist = int(finite.sum())
     if n_hist < config.min_history_points:

@@ -11,6 +11,7 @@ from aiops.replay.config import replay_settings
 from aiops.replay.core import ReplayConfig, ReplayResult, run_replay
 from aiops.replay.data import IncidentMeta, ReplayInputError, load_incidents_csv, load_metrics_csv, merge_series
 from aiops.replay.narrative import replay_facts, write_narrative
+from aiops.replay.plots import metric_png, timeline_png
 from aiops.replay.source import load_from_store
 from aiops.store.database import Database
 from llm.features import write_feature
@@ -76,7 +77,6 @@ def plot_name(service: str, metric: str) -> str:
 
 def write_outputs(result: ReplayResult, out_dir: str, llm=None) -> dict:
     """Write ``replay.json``, ``replay.md``, ``replay_timeline.png`` and one PNG per metric; returns the paths."""
-    from aiops.replay.plots import metric_png, timeline_png
     os.makedirs(out_dir, exist_ok=True)
     body = report(result, llm=llm)
     paths = {"json": os.path.join(out_dir, "replay.json"), "markdown": os.path.join(out_dir, "replay.md"),

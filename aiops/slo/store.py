@@ -264,7 +264,8 @@ class SLOStore:
         return Service(*row) if row else None
 
     def service_exists(self, name: str, conn: sqlite3.Connection | None = None) -> bool:
-        return (conn or self.conn).execute("SELECT 1 FROM aiops_services WHERE name = ?", (name,)).fetchone() is not None
+        row = (conn or self.conn).execute("SELECT 1 FROM aiops_services WHERE name = ?", (name,)).fetchone()
+        return row is not None
 
     def upsert_service(self, fields: dict, now_s: float, conn: sqlite3.Connection | None = None) -> None:
         """Create or update (only the given fields of) a service."""
@@ -486,7 +487,8 @@ class SLOStore:
                                 "GROUP BY service", (idle_before_s,)).fetchall()
             for service, written, dropped, errors, _ in dead:
                 conn.execute("INSERT INTO aiops_process_stats VALUES (?, ?, ?, ?, ?, 0, 0) ON CONFLICT(process) "
-                             "DO UPDATE SET written = written + excluded.written, dropped = dropped + excluded.dropped, "
+                             "DO UPDATE SET written = written + excluded.written, "
+                             "dropped = dropped + excluded.dropped, "
                              "write_errors = write_errors + excluded.write_errors",
                              (f"retired:{service}", service, written, dropped, errors))
             conn.execute("DELETE FROM aiops_process_stats WHERE updated_at < ? AND process NOT LIKE 'retired:%'",

@@ -54,6 +54,7 @@ class RunbookIndex:
         self.runbooks = runbooks
         self._vectorizer = self._matrix = None
         if runbooks:
+            # at the call: scikit-learn is heavy (and scipy with it); only a runbook index needs it
             from sklearn.feature_extraction.text import TfidfVectorizer
             self._vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), stop_words="english")
             docs = [f"{r.title} {r.title} {_tokens_of_name(Path(r.path).stem)} {r.text}" for r in runbooks]
@@ -145,7 +146,7 @@ class RoutingTable:
         try:
             if path.endswith((".yml", ".yaml")):
                 try:
-                    import yaml
+                    import yaml  # at the call: only a routing table in YAML needs PyYAML
                 except ImportError:
                     raise ValueError(f"{path}: a YAML routing table needs PyYAML (pip install pyyaml); "
                                      "or write it as JSON") from None

@@ -74,8 +74,8 @@ class ChatServer:
                 except ValueError:
                     body = None
                 with server._lock:
-                    server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "raw": raw.decode(),
-                                            "body": body})
+                    server.requests.append({"path": self.path, "raw": raw.decode(), "body": body,
+                                            "headers": {k.lower(): v for k, v in self.headers.items()}})
                     spec = server.queue.popleft() if server.queue else server.default
                 if spec.get("delay_s"):
                     if server.stopping.wait(spec["delay_s"]):

@@ -166,7 +166,8 @@ def test_post_postmortem_other_errors(serve):
     wrong_method = requests.get(f"{base}/aiops/postmortems", timeout=30)
     assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
     huge = requests.post(f"{base}/aiops/postmortems", json={**USER_INCIDENT, "root_cause": "x" * 300_000}, timeout=30)
-    assert huge.status_code == 413
+    assert huge.status_code == 413 and huge.json()["error"] == "incident too large"
+    assert huge.json()["field"] == "body" and "at most" in huge.json()["detail"]
 
 
 def test_llm_status_without_a_model(serve):

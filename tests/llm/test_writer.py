@@ -255,7 +255,8 @@ def test_structured_valid_answer(chat_server, make_writer):
 
 
 def test_structured_invalid_answer_gets_one_retry(chat_server, make_writer):
-    chat_server.respond(reply('{"priority": "urgent", "confidence": 1.5}'), reply('{"priority": "P1", "confidence": 1}'))
+    chat_server.respond(reply('{"priority": "urgent", "confidence": 1.5}'),
+                        reply('{"priority": "P1", "confidence": 1}'))
     doc = classify(make_writer())
     assert doc.source == "llm" and doc.data == {"priority": "P1", "confidence": 1}
     assert len(chat_server.requests) == 2

@@ -27,7 +27,8 @@ from telemetry.store import SpanStore
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", Path(__file__).resolve().parents[3] / "bench" / "out" / "screenshots"))
+SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS",
+                            Path(__file__).resolve().parents[3] / "bench" / "out" / "screenshots"))
 ROUTES = [("GET", "/health"), ("GET", "/inventory"), ("POST", "/payment"), ("POST", "/checkout")]
 WAIT_MS = 45_000
 
@@ -372,7 +373,8 @@ STORM = [  # two correlated alerts of one service, and an unrelated certificate 
     {"alert_name": "ErrorRateHigh", "service": "payment-gateway", "severity": "critical",
      "message": "Error rate 4.7% exceeds 1%", "labels": {"namespace": "payments"}},
     {"alert_name": "PodCrashLoopBackOff", "service": "payment-gateway", "severity": "critical",
-     "message": "Pod payment-gw-def34 in CrashLoopBackOff", "labels": {"namespace": "payments", "pod": "payment-gw-def34"}},
+     "message": "Pod payment-gw-def34 in CrashLoopBackOff",
+     "labels": {"namespace": "payments", "pod": "payment-gw-def34"}},
     {"alert_name": "CertExpiryWarning", "service": "auth-service", "severity": "warning",
      "message": "TLS certificate expires in 14 days", "labels": {"namespace": "auth"}},
 ]

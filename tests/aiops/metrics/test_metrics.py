@@ -173,6 +173,10 @@ def test_ingest_batch_cap_is_configurable(tmp_path):
     try:
         response = app.test_client().post("/aiops/metrics/ingest", json=[point(i) for i in range(4)])
         assert response.status_code == 400 and "at most 3" in response.get_json()["detail"]
+        oversized = app.test_client().post("/aiops/metrics/ingest", data=b"[" + b" " * 8192 + b"]",
+                                           content_type="application/json")
+        assert oversized.status_code == 413 and oversized.get_json()["error"] == "batch too large"
+        assert oversized.get_json()["field"] == "body" and "at most 3 points" in oversized.get_json()["detail"]
     finally:
         AIOps.shutdown(app)
     with pytest.raises(ValueError, match="AIOPS_METRICS_MAX_BATCH"):

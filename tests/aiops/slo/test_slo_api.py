@@ -110,7 +110,8 @@ def test_services_crud_and_errors(app):
     listed = call(c, "GET", "/aiops/services").json["services"]
     assert [(s["name"], s["owner"], s["slo_count"]) for s in listed] == [("checkout", "payments", 0)]
     updated = call(c, "PUT", "/aiops/services/checkout", json={"owner": "team-b"})
-    assert updated.json["owner"] == "team-b" and updated.json["tier"] == 1 and updated.json["description"] == "takes money"
+    assert updated.json["owner"] == "team-b" and updated.json["tier"] == 1
+    assert updated.json["description"] == "takes money"
     assert call(c, "GET", "/aiops/services/checkout").json["owner"] == "team-b"
     assert call(c, "PUT", "/aiops/services/nope", json={"owner": "a"}).status_code == 404
     not_allowed = call(c, "PATCH", "/aiops/services/checkout")
@@ -217,9 +218,12 @@ def test_burn_compute_pages_once_through_the_webhook_and_acknowledge(tmp_path, l
     again = call(c, "PATCH", f"/aiops/slo-alerts/{alert_id}/acknowledge")
     assert again.status_code == 409 and again.json["alert_status"] == "acknowledged"
     assert call(c, "PATCH", "/aiops/slo-alerts/SLO-0-0/acknowledge").status_code == 404
-    assert error_of(call(c, "GET", "/aiops/slo-alerts?status=loud"))["detail"].startswith("status must be")
+    loud = call(c, "GET", "/aiops/slo-alerts?status=loud")
+    assert loud.status_code == 400 and error_of(loud)["detail"].startswith("status must be")
+    assert loud.json["error"] == "unknown status 'loud'" and loud.json["field"] == "status"
     burn = call(c, "GET", "/aiops/burn").json["services"][0]
-    assert burn["service_name"] == "shop" and burn["risk_level"] == "FREEZE" and burn["slos"][0]["open_alert"] == alert_id
+    assert burn["service_name"] == "shop" and burn["risk_level"] == "FREEZE"
+    assert burn["slos"][0]["open_alert"] == alert_id
     history = call(c, "GET", "/aiops/burn/shop").json
     assert history["snapshot_count"] == 1  # two computes within AIOPS_SLO_HISTORY_INTERVAL_S keep one
     AIOps.shutdown(app)
@@ -332,6 +336,9 @@ def test_summaries(app, tmp_path):
     grid = call(c, "GET", "/aiops/summary/heatmap?hours=3&bucket_minutes=30").json
     assert len(grid["buckets"]) == 6 and grid["services"][0]["risk"][-1] == "FREEZE"
     assert call(c, "GET", "/aiops/summary/heatmap?hours=0").status_code == 400
+    crowded = call(c, "GET", "/aiops/summary/heatmap?hours=840&bucket_minutes=1")
+    assert crowded.status_code == 400 and crowded.json["error"] == "too many buckets"
+    assert crowded.json["field"] == "bucket_minutes" and "at most 2000" in crowded.json["detail"]
     assert call(c, "GET", "/aiops/summary/nobody").status_code == 404
 
 
@@ -437,7 +444,8 @@ def test_gunicorn_two_workers_every_scrape_sees_every_request(tmp_path):
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-                                 "tests.aiops.slo._slo_wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                                 "tests.aiops.slo._slo_wsgi:app"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         pids, deadline = set(), time.monotonic() + 30
@@ -486,7 +494,8 @@ def test_real_prometheus_scrapes_and_answers_promql(tmp_path, live_server):
         proc = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                                  f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
     api = f"http://127.0.0.1:{port}/api/v1/query"
-    query = 'sum by (http_route, http_response_status_code) (http_server_request_duration_seconds_count{job="flask-aiops"})'
+    query = ('sum by (http_route, http_response_status_code) '
+             '(http_server_request_duration_seconds_count{job="flask-aiops"})')
     try:
         result, deadline = [], time.monotonic() + 60
         while time.monotonic() < deadline:
