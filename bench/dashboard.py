@@ -75,7 +75,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from app import create_app
-    from tests.conftest import LiveServer
+    from tests.helpers import LiveServer
 
     out = {"machine": machine_info(), "hours": args.hours, "rate_per_entry_route": args.rate}
     with tempfile.TemporaryDirectory() as tmp:

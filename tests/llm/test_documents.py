@@ -10,7 +10,8 @@ from llm.facts import (
     InvalidIncident, customer_facts, incident_facts, internal_terms, leaked_terms, user_incident_facts,
 )
 from llm.writers import POSTMORTEM_SECTIONS, action_items, brief, comms, narrative, postmortem
-from tests.llm.conftest import reply
+from tests.chat_server import reply
+from tests.helpers import USER_INCIDENT
 
 SCENARIOS = ["payment_errors", "payment_latency", "inventory_timeout"]
 
@@ -210,24 +211,6 @@ def test_template_documents_without_a_model_are_deterministic(scenario_runs):
 
 
 # -- a user's own incident --------------------------------------------------------------------
-
-USER_INCIDENT = {
-    "title": "Payment Gateway OOM Incident",
-    "severity": "P2",
-    "duration_minutes": 45,
-    "services_affected": ["payment-gateway"],
-    "timeline": [
-        {"time": "14:00", "event": "Deployment v2.3.1 rolled out."},
-        {"time": "14:23", "event": "Both pods OOMKilled; error rate 4.7%."},
-        {"time": "14:35", "event": "Memory limits raised from 512Mi to 2Gi."},
-        {"time": "14:45", "event": "Error rate back to 0.02%."},
-    ],
-    "root_cause": "BatchReconciliation loaded 2.1M rows into memory. The pod limit was 512Mi. "
-                  "Two of five pods crashed.",
-    "fix_applied": "Increased memory limits to 2Gi and restarted pods.",
-    "data_points": {"error_rate_peak": "4.7%", "pods_affected": 2, "customer_tickets": 12},
-}
-
 
 def test_user_incident_postmortem_uses_its_data():
     facts = user_incident_facts(USER_INCIDENT)

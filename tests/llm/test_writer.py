@@ -6,7 +6,7 @@ import pytest
 from llm import Document, LLMWriter, LLM_CONFIG
 from llm.writer import CircuitBreaker
 from telemetry.config import read_config
-from tests.llm.conftest import garbage, hang, reply, status
+from tests.chat_server import garbage, hang, reply, status
 
 FACTS = {"incident_id": "INC-1", "endpoint": "/payment", "error_ratio": 0.42}
 
