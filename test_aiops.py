@@ -205,7 +205,7 @@ if pytest is not None:
 
     @pytest.fixture
     def demo_server(tmp_path):
-        from tests.conftest import LiveServer
+        from tests.helpers import LiveServer
         app = create_app({"TELEMETRY_DB_PATH": str(tmp_path / "demo.db"), "DEMO_LATENCY_SCALE": 0.2,
                           "DEMO_ERROR_RATE": 0.0, "DEMO_SEED": 7, "TELEMETRY_FLUSH_INTERVAL_MS": 20,
                           "AIOPS_SCHEDULER": False})
@@ -274,7 +274,7 @@ if pytest is not None:
         assert trace["span_count"] == 3 and trace["roots"][0]["route"] == "/checkout"
 
     def stored_spans(server, count: int) -> list[dict]:
-        from tests.conftest import wait_for_spans
+        from tests.helpers import wait_for_spans
         return wait_for_spans(server.app, server.app.config["TELEMETRY_DB_PATH"], count)
 
     def test_normal_traffic_is_healthy_and_traced_end_to_end(demo_server):
@@ -327,7 +327,7 @@ if pytest is not None:
             assert chain["/payment"]["parent_span_id"] == chain["/checkout"]["span_id"]
 
     def test_timeout_on_payment_makes_checkout_answer_504(tmp_path):
-        from tests.conftest import LiveServer
+        from tests.helpers import LiveServer
         app = create_app({"TELEMETRY_DB_PATH": str(tmp_path / "demo.db"), "DEMO_LATENCY_SCALE": 0.0,
                           "DEMO_ERROR_RATE": 0.0, "DEMO_UPSTREAM_TIMEOUT_S": 0.3, "AIOPS_SCHEDULER": False})
         server = LiveServer(app)
@@ -342,7 +342,7 @@ if pytest is not None:
             SpanStore.close_all()
 
     def test_upstream_url_points_checkout_at_another_service(tmp_path):
-        from tests.conftest import LiveServer
+        from tests.helpers import LiveServer
         backend = LiveServer(create_app({"TELEMETRY_DB_PATH": str(tmp_path / "b.db"), "DEMO_LATENCY_SCALE": 0.0,
                                          "TELEMETRY_SERVICE_NAME": "backend", "DEMO_ERROR_RATE": 0.0,
                                          "AIOPS_SCHEDULER": False}))
@@ -353,7 +353,7 @@ if pytest is not None:
             Demo(backend.url).simulate("error", endpoint="/payment", rate=1.0)
             outcome = Demo(front.url).traffic(["checkout"], rounds=2)["checkout"]
             assert outcome.statuses == {502: 2}
-            from tests.conftest import wait_for_spans
+            from tests.helpers import wait_for_spans
             back_spans = wait_for_spans(backend.app, tmp_path / "b.db", 4)
             assert {s["service"] for s in back_spans} == {"backend"}
             assert set(outcome.trace_ids) == {s["trace_id"] for s in back_spans}
@@ -365,7 +365,7 @@ if pytest is not None:
     def test_two_services_writing_one_store_blame_the_right_service(tmp_path):
         """frontend /checkout calls backend /inventory and /payment over HTTP; both
         write one store; backend /payment breaks; the analysis names the service."""
-        from tests.conftest import LiveServer
+        from tests.helpers import LiveServer
         db = str(tmp_path / "shared.db")
         common = {"TELEMETRY_DB_PATH": db, "DEMO_LATENCY_SCALE": 0.2, "DEMO_ERROR_RATE": 0.0,
                   "AIOPS_SCHEDULER": False}
@@ -383,7 +383,8 @@ if pytest is not None:
             assert incident["root_cause"]["endpoint"] == "backend /payment"
             assert incident["affected_endpoints"][:2] == ["backend /payment", "frontend /checkout"]
             deps = shopper.aiops("GET", "dependencies")
-            assert {(e["caller"]["service"], e["callee"]["service"]) for e in deps["edges"]} == {("frontend", "backend")}
+            edges = {(e["caller"]["service"], e["callee"]["service"]) for e in deps["edges"]}
+            assert edges == {("frontend", "backend")}
         finally:
             front.stop()
             backend.stop()
@@ -400,7 +401,7 @@ if pytest is not None:
                              "DEMO_ERROR_RATE": 0.0, "AIOPS_SCHEDULER": False})
         assert first.config["DEMO_ERROR_RATE"] == 0.5  # from the environment
         assert second.config["DEMO_ERROR_RATE"] == 0.0  # create_app(config) wins over the environment
-        for app, db in ((first, "1.db"), (second, "2.db")):
+        for app in (first, second):
             response = app.test_client().get("/health")
             response.get_data()
             response.close()

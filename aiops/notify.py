@@ -37,14 +37,15 @@ import time
 import unicodedata
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 import requests
 
-from telemetry.config import ConfigKey, as_number, as_str_list
+from telemetry.config import as_number, as_str_list, config_keys, from_settings, parse_fields, setting
 from telemetry.lifecycle import keep_alive_hooks
-from telemetry.store import RateLimitedLog
+from telemetry.logs import RateLimitedLog
 from telemetry.timefmt import iso
 
 log = logging.getLogger("aiops")
@@ -100,33 +101,39 @@ def _is_http_url(url: str) -> bool:
         return False
     try:
         parts = urlsplit(url)
-        parts.port  # raises ValueError on a bad port
+        _ = parts.port  # raises ValueError on a bad port
     except ValueError:
         return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
-_parse_timeout = as_number(0.0, min_exclusive=True)
-_parse_retries = as_number(0, integer=True)
-_parse_backoff = as_number(0.0)
-_parse_queue_size = as_number(1, integer=True)
+@dataclass(frozen=True)
+class WebhookSettings:
+    """What ``WebhookNotifier`` needs to know; each field is its config key, so ``WEBHOOK_CONFIG``
+    and the README's table come from here. Values are parsed (``ValueError`` naming the field)."""
 
-WEBHOOK_CONFIG = (
-    ConfigKey("AIOPS_WEBHOOK_URLS", (), as_webhook_urls, "list of http(s) URLs",
-              "Webhooks (Slack incoming webhooks or any JSON receiver) POSTed on every incident event; "
-              "default: none, and notifications are off. From the environment: comma-separated."),
-    ConfigKey("AIOPS_WEBHOOK_TIMEOUT_S", 5.0, _parse_timeout, "seconds",
-              "Connect and read timeout of one webhook POST; default 5 s; must be > 0."),
-    ConfigKey("AIOPS_WEBHOOK_RETRIES", 3, _parse_retries, "attempts",
-              "Extra attempts after the first on a connection error, timeout, HTTP 429 or 5xx; "
-              "default 3; 0 disables retries."),
-    ConfigKey("AIOPS_WEBHOOK_BACKOFF_S", 1.0, _parse_backoff, "seconds",
-              "Wait before the first retry, doubled for each further retry (plus up to 10 % jitter, "
-              "at most 60 s); default 1 s; >= 0."),
-    ConfigKey("AIOPS_WEBHOOK_QUEUE_SIZE", 1000, _parse_queue_size, "messages",
-              "Messages waiting per webhook URL; when full, new ones are dropped and counted (dropped); "
-              "default 1000."),
-)
+    urls: tuple[str, ...] = setting(
+        "AIOPS_WEBHOOK_URLS", (), as_webhook_urls, "list of http(s) URLs",
+        "Where incident events are POSTed (Slack incoming webhooks or any JSON receiver); none: notifications "
+        "are off. From the environment: comma-separated.")
+    timeout_s: float = setting("AIOPS_WEBHOOK_TIMEOUT_S", 5.0, as_number(0.0, min_exclusive=True), "seconds",
+                               "Connect and read timeout of one webhook POST; must be > 0.")
+    retries: int = setting("AIOPS_WEBHOOK_RETRIES", 3, as_number(0, integer=True), "attempts",
+                           "Extra attempts after the first on a connection error, timeout, HTTP 429 or 5xx; "
+                           "0 disables retries.")
+    backoff_s: float = setting("AIOPS_WEBHOOK_BACKOFF_S", 1.0, as_number(0.0), "seconds",
+                               "Wait before the first retry, doubled for each further retry (plus up to 10 % "
+                               "jitter, at most 60 s).")
+    queue_size: int = setting("AIOPS_WEBHOOK_QUEUE_SIZE", 1000, as_number(1, integer=True), "messages",
+                              "Messages waiting per webhook URL; when full, new ones are dropped and counted "
+                              "(`dropped`).")
+
+    def __post_init__(self):
+        parse_fields(self)
+
+
+#: Every AIOPS_WEBHOOK_* key, in the order of ``WebhookSettings``.
+WEBHOOK_CONFIG = config_keys(WebhookSettings)
 
 
 # -- the message -----------------------------------------------------------------
@@ -313,34 +320,24 @@ class WebhookNotifier:
     """Sends incident events to webhooks; see the module docstring.
 
     ``urls``: http(s) URLs (a list, or one comma-separated string); none makes
-    every call a no-op. ``timeout_s`` (default 5 s): connect and read timeout
-    of one POST. ``retries`` (default 3): extra attempts after the first.
-    ``backoff_s`` (default 1 s): first retry delay, doubled for each next one.
-    ``queue_size`` (default 1000 messages): bound of each URL's queue.
+    every call a no-op. ``settings``: the other ``WebhookSettings`` fields
+    (``timeout_s``, ``retries``, ``backoff_s``, ``queue_size``; defaults: the
+    AIOPS_WEBHOOK_* keys' defaults, see ``WEBHOOK_CONFIG``).
     ``session``: a ``requests.Session`` shared by every worker (default: one
     per worker, created in it; a forked child drops those and makes new ones,
     but a session you pass is used as is, so pass one per process).
     ``dashboard_url``: a link added to every message (optional). Invalid
-    values raise ``ValueError``.
+    values raise ``ValueError`` naming the field.
     """
 
-    def __init__(self, urls: Iterable[str] | str = (), timeout_s: float = 5.0, retries: int = 3,
-                 backoff_s: float = 1.0, queue_size: int = 1000, session: requests.Session | None = None,
-                 dashboard_url: str | None = None):
-        values = {}
-        for name, parse, raw in (("urls", as_webhook_urls, tuple(urls) if not isinstance(urls, str) else urls),
-                                 ("timeout_s", _parse_timeout, timeout_s), ("retries", _parse_retries, retries),
-                                 ("backoff_s", _parse_backoff, backoff_s),
-                                 ("queue_size", _parse_queue_size, queue_size)):
-            try:
-                values[name] = parse(raw)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{name} {exc}, got {raw!r}") from None
-        self.urls: tuple[str, ...] = values["urls"]
-        self.timeout_s = float(values["timeout_s"])
-        self.retries = int(values["retries"])
-        self.backoff_s = float(values["backoff_s"])
-        self.queue_size = int(values["queue_size"])
+    def __init__(self, urls: Iterable[str] | str = (), *, session: requests.Session | None = None,
+                 dashboard_url: str | None = None, **settings: Any):
+        self.settings = WebhookSettings(urls=tuple(urls) if not isinstance(urls, str) else urls, **settings)
+        self.urls: tuple[str, ...] = self.settings.urls
+        self.timeout_s = float(self.settings.timeout_s)
+        self.retries = int(self.settings.retries)
+        self.backoff_s = float(self.settings.backoff_s)
+        self.queue_size = int(self.settings.queue_size)
         self.dashboard_url = dashboard_url
         self._session = session
         self._channels = [_Channel(i, url) for i, url in enumerate(self.urls)]
@@ -358,10 +355,7 @@ class WebhookNotifier:
         """A notifier from the dict ``read_config(app, WEBHOOK_CONFIG)`` returns
         (missing keys take their defaults); ``options`` (``session``,
         ``dashboard_url``) are passed on."""
-        get = {key.name: settings.get(key.name, key.default) for key in WEBHOOK_CONFIG}
-        return cls(get["AIOPS_WEBHOOK_URLS"], timeout_s=get["AIOPS_WEBHOOK_TIMEOUT_S"],
-                   retries=get["AIOPS_WEBHOOK_RETRIES"], backoff_s=get["AIOPS_WEBHOOK_BACKOFF_S"],
-                   queue_size=get["AIOPS_WEBHOOK_QUEUE_SIZE"], **options)
+        return cls(**asdict(from_settings(WebhookSettings, settings)), **options)
 
     def _init_sync(self) -> None:
         self._lock = threading.Lock()
@@ -584,7 +578,7 @@ def _after_fork(notifier: WebhookNotifier) -> None:
     """A forked child has no worker threads, and must neither resend the
     parent's queued messages nor share its pooled connections: start afresh."""
     notifier._init_sync()
-    notifier.warn._lock = threading.Lock()
+    notifier.warn.after_fork()
     for channel in notifier._channels:
         channel.queue = deque()
         channel.thread = None

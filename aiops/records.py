@@ -5,7 +5,8 @@ builds a dataclass from a stored dict, ignoring fields it does not know (a
 newer version wrote them) and leaving missing ones at their defaults (an
 older version had none). A required field that is missing or a value of the
 wrong shape raises ``ValueError`` naming it, so a store can skip that one
-record instead of failing a whole pass.
+record instead of failing a whole pass (``aiops.store.database.Database.decode_rows``).
+``json_object`` does the same for records kept as plain dicts (SLO snapshots and alerts).
 """
 from __future__ import annotations
 
@@ -27,3 +28,13 @@ def from_known(cls: type[T], data: Mapping[str, Any], **converted: Any) -> T:
     if missing:
         raise ValueError(f"a stored {cls.__name__} lacks {', '.join(missing)}")
     return cls(**values)
+
+
+def json_object(data: Any, *required: str, what: str = "record") -> dict:
+    """``data`` when it is a JSON object holding every ``required`` key; ``ValueError`` naming what is not."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"a stored {what} must be a JSON object, got {type(data).__name__}")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise ValueError(f"a stored {what} lacks {', '.join(missing)}")
+    return dict(data)

@@ -42,5 +42,5 @@ def open_store_file(path: str | None) -> Database:
 
 def wide_console():
     """A rich console at least 160 columns wide (tables do not wrap mid-word)."""
-    from rich.console import Console
+    from rich.console import Console  # at the call: AIOps(app) registers the command without loading rich
     return Console(soft_wrap=False, width=max(160, Console().width))

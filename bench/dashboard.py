@@ -36,8 +36,9 @@ from aiops.testing.synthetic import as_row, generate, shop_routes  # noqa: E402
 from telemetry.store import INSERT_SPAN as _INSERT, SpanStore, connect  # noqa: E402
 
 RANGES_S = (900, 3600, 6 * 3600, 24 * 3600)
-REFRESH = ("/aiops/status", "/aiops/metrics?window_s=900", "/aiops/metrics", "/aiops/dashboard/series?range_s=900&points=90",
-           "/aiops/dependencies", "/aiops/incidents?status=all&limit=200", "/simulate/status", "/aiops/summary",
+REFRESH = ("/aiops/status", "/aiops/metrics?window_s=900", "/aiops/metrics",
+           "/aiops/dashboard/series?range_s=900&points=90", "/aiops/dependencies",
+           "/aiops/incidents?status=all&limit=200", "/simulate/status", "/aiops/summary",
            "/aiops/burn", "/aiops/alerts/groups?status=open", "/api/v1/simulator/simulations")
 
 
@@ -74,7 +75,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from app import create_app
-    from tests.conftest import LiveServer
+    from tests.helpers import LiveServer
 
     out = {"machine": machine_info(), "hours": args.hours, "rate_per_entry_route": args.rate}
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,8 +90,8 @@ def main() -> int:
             http.post(server.url + "/aiops/analyze", timeout=600).raise_for_status()
             rows = []
             for range_s in RANGES_S:
-                series_ms, series_bytes = timed(http, f"{server.url}/aiops/dashboard/series?range_s={range_s}&points=90",
-                                                args.repeat)
+                series_ms, series_bytes = timed(
+                    http, f"{server.url}/aiops/dashboard/series?range_s={range_s}&points=90", args.repeat)
                 metrics_ms, metrics_bytes = timed(http, f"{server.url}/aiops/metrics?window_s={range_s}", args.repeat)
                 rows.append({"range_s": range_s, "series_ms": round(series_ms, 1), "series_bytes": series_bytes,
                              "metrics_ms": round(metrics_ms, 1), "metrics_bytes": metrics_bytes,

@@ -50,7 +50,7 @@ def main() -> int:
     from aiops import AIOps
     from app import create_app
     from telemetry.store import SpanStore
-    from tests.conftest import LiveServer
+    from tests.helpers import LiveServer
 
     tmp = tempfile.mkdtemp()
     app = create_app({"TELEMETRY_DB_PATH": os.path.join(tmp, "demo.db"), "DEMO_LATENCY_SCALE": 0.5,

@@ -72,7 +72,8 @@ def _stacktrace(r: random.Random, exc_type: str, message: str) -> str:
         f'  File "/srv/app/{mod}.py", line {r.randint(10, 900)}, in {fn}\n    {code}\n'
         for mod, fn, code in r.sample([
             ("flask/app", "full_dispatch_request", "rv = self.dispatch_request()"),
-            ("flask/app", "dispatch_request", "return self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)"),
+            ("flask/app", "dispatch_request",
+             "return self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)"),
             ("shop/views", "checkout", "order = orders.place(cart, payment)"),
             ("shop/orders", "place", "stock.reserve(cart.items)"),
             ("shop/stock", "reserve", "row = conn.execute(SQL_RESERVE, params).fetchone()"),
@@ -326,7 +327,7 @@ def run_wrk(args, tmpdir: str, quiet: bool) -> dict:
     gunicorn = _find_gunicorn()
     wrk = shutil.which("wrk")
     runs = []
-    for pair in range(args.pairs):
+    for _pair in range(args.pairs):
         for instrumented in (False, True):
             r = run_server_once(gunicorn, wrk, instrumented, args, tmpdir, len(runs))
             runs.append(r)

@@ -34,7 +34,7 @@ from aiops.analysis.store import AnalysisStore  # noqa: E402
 from aiops.testing.synthetic import Fault, generate, replay, shop_routes  # noqa: E402
 from llm import LLMWriter  # noqa: E402
 from llm.documents import DOCUMENTS, render  # noqa: E402
-from llm.facts import incident_facts  # noqa: E402
+from llm.facts import customer_facts, incident_facts  # noqa: E402
 from telemetry.store import INSERT_SPAN as _INSERT, connect  # noqa: E402
 
 T0 = 1_800_000_000.0
@@ -125,10 +125,12 @@ def main() -> None:
     probe = LLMWriter(base_url="http://127.0.0.1:9/v1", model="probe")
     for kind, audience in [(k, None) for k in DOCUMENTS if k != "comms"] + \
             [("comms", a) for a in ("engineering", "management", "customer")]:
-        us = per_call_us(lambda: render(template_writer, kind, incident_facts(body), audience), args.docs)
+        def write(kind=kind, audience=audience):
+            return render(template_writer, kind, incident_facts(body), audience)
+        us = per_call_us(write, args.docs)
         text = render(template_writer, kind, facts, audience).text
         spec_facts = facts if not (kind == "comms" and audience == "customer") else \
-            {**__import__("llm.facts", fromlist=["x"]).customer_facts(facts), "audience": "customer"}
+            {**customer_facts(facts), "audience": "customer"}
         messages = probe._messages(DOCUMENTS[kind].instructions, spec_facts)
         prompt = sum(len(m["content"]) for m in messages)
         name = kind + (f" ({audience})" if audience else "")

@@ -389,7 +389,8 @@ def main(argv=None) -> int:
         result = {
             "benchmark": "mttd", "machine": info, "seed": seed,
             "settings": {"interval_s": interval_s, "window_s": window_s, "scheduler": status["scheduler_running"],
-                         "rate_per_route": args.rate, "faults": args.faults, "warmup_s": round(warm_s, 1), "cooldown_s": cooldown,
+                         "rate_per_route": args.rate, "faults": args.faults, "warmup_s": round(warm_s, 1),
+                         "cooldown_s": cooldown,
                          "detect_timeout_s": args.detect_timeout, "poll_s": POLL_S},
             "warmup": {"server_requests_per_s": rates, "incidents": warmup_incidents},
             "trials": results,

@@ -136,7 +136,8 @@ def run_size(n_spans: int, slo_counts: list[int], runs: int, new: int, tmp: str)
                "naive_over_ours": round(median(naive) / median(ours), 1),
                "ours_ms_per_slo": round(median(ours) / k, 3)}
         out["by_slos"].append(row)
-        print(f"  {n_spans:>9,} spans  {k:>4} SLOs   ours {row['ours_ms']:>9.2f} ms ({row['ours_ms_per_slo']:.3f} ms/SLO)"
+        print(f"  {n_spans:>9,} spans  {k:>4} SLOs   ours {row['ours_ms']:>9.2f} ms "
+              f"({row['ours_ms_per_slo']:.3f} ms/SLO)"
               f"   naive {row['naive_ms']:>10.2f} ms   naive/ours {row['naive_over_ours']:>6.1f}x", flush=True)
     store.close()
     conn.close()

@@ -4,7 +4,7 @@
 OpenAI-compatible endpoint; with none configured every document comes from
 the deterministic writers in ``llm.writers`` and nothing touches the network.
 """
-from llm.config import LLM_CONFIG
+from llm.config import LLM_CONFIG, LLMSettings
 from llm.writer import CircuitBreaker, Document, LLMWriter
 
-__all__ = ["LLM_CONFIG", "CircuitBreaker", "Document", "LLMWriter"]
+__all__ = ["LLM_CONFIG", "CircuitBreaker", "Document", "LLMSettings", "LLMWriter"]

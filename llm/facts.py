@@ -51,7 +51,8 @@ def incident_facts(body: dict) -> dict:
     resolved = parse_iso(body.get("resolved_at"))
     end = resolved if resolved is not None else last
     root_label = rc.get("endpoint")
-    services = sorted({a["service"] for a in anomalies if a.get("service")} | ({rc["service"]} if rc.get("service") else set()))
+    services = sorted({a["service"] for a in anomalies if a.get("service")}
+                      | ({rc["service"]} if rc.get("service") else set()))
     signals = []
     for a in anomalies:
         label = a["endpoint"] if len(services) <= 1 else f"{a['service']} {a['endpoint']}"

@@ -20,15 +20,15 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from llm.config import LLM_CONFIG
+from llm.config import LLM_CONFIG, LLMSettings
 from llm.safety import DATA_RULES, clean_output, clean_text, data_block
 from llm.schema import check_schema, validate
-from telemetry.config import read_environment
+from telemetry.config import from_settings, read_environment
 from telemetry.extras import MissingExtra, require
-from telemetry.store import RateLimitedLog
+from telemetry.logs import RateLimitedLog
 
 log = logging.getLogger("llm")
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
@@ -150,7 +150,7 @@ def _reason(exc: BaseException) -> str:
     """A short, key-free description of a client exception."""
     if isinstance(exc, (_ModelError, MissingExtra)):
         return str(exc)
-    import openai
+    import openai  # loaded already: only a model's client raises what this describes
     if isinstance(exc, openai.APITimeoutError):
         return "timeout"
     if isinstance(exc, openai.APIStatusError):
@@ -164,19 +164,21 @@ class LLMWriter:
     """Writes documents with a model when one is configured, else (or on any
     failure) with the deterministic ``fallback``. Thread-safe."""
 
-    def __init__(self, base_url: str | None = None, api_key: str | None = None, model: str | None = "gpt-4o-mini",
-                 timeout_s: float = 20.0, retries: int = 1, max_tokens: int = 1500, temperature: float = 0.2,
-                 breaker_failures: int = 3, breaker_cooldown_s: float = 60.0, cache_size: int = 256,
-                 max_input_chars: int = 12000, enabled: bool = True, clock: Callable[[], float] = time.monotonic):
-        self.api_key = api_key
-        self.base_url = base_url or (DEFAULT_OPENAI_URL if api_key else None)
-        self.model = model
-        self.enabled = bool(enabled and self.base_url and model)
-        self.timeout_s, self.retries = timeout_s, retries
-        self.max_tokens, self.temperature = max_tokens, temperature
-        self.max_input_chars = max_input_chars
-        self.breaker = CircuitBreaker(breaker_failures, breaker_cooldown_s, clock)
-        self.cache = _Cache(cache_size)
+    def __init__(self, settings: LLMSettings | None = None, clock: Callable[[], float] = time.monotonic,
+                 **fields: Any):
+        """``settings`` (default: ``LLMSettings()``, the keys' defaults), with ``fields`` (any of
+        ``LLMSettings``' fields, e.g. ``base_url=..., retries=0``) replacing its values."""
+        settings = replace(settings or LLMSettings(), **fields)
+        self.settings = settings
+        self.api_key = settings.api_key
+        self.base_url = settings.base_url or (DEFAULT_OPENAI_URL if settings.api_key else None)
+        self.model = settings.model
+        self.enabled = bool(settings.enabled and self.base_url and settings.model)
+        self.timeout_s, self.retries = settings.timeout_s, settings.retries
+        self.max_tokens, self.temperature = settings.max_tokens, settings.temperature
+        self.max_input_chars = settings.max_input_chars
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s, clock)
+        self.cache = _Cache(settings.cache_size)
         self.fallback_log = RateLimitedLog(60.0, log, clock)
         self.counts = {"llm": 0, "template": 0, "cached": 0, "failures": 0}
         self._count_lock = threading.Lock()
@@ -187,18 +189,9 @@ class LLMWriter:
 
     @classmethod
     def from_settings(cls, settings: dict) -> "LLMWriter":
-        """From ``read_config(app, LLM_CONFIG)``; deterministic-only when no endpoint is configured."""
-        return cls(base_url=settings.get("AIOPS_LLM_BASE_URL"), api_key=settings.get("AIOPS_LLM_API_KEY"),
-                   model=settings.get("AIOPS_LLM_MODEL", "gpt-4o-mini"),
-                   timeout_s=settings.get("AIOPS_LLM_TIMEOUT_S", 20.0),
-                   retries=settings.get("AIOPS_LLM_RETRIES", 1),
-                   max_tokens=settings.get("AIOPS_LLM_MAX_TOKENS", 1500),
-                   temperature=settings.get("AIOPS_LLM_TEMPERATURE", 0.2),
-                   breaker_failures=settings.get("AIOPS_LLM_BREAKER_FAILURES", 3),
-                   breaker_cooldown_s=settings.get("AIOPS_LLM_BREAKER_COOLDOWN_S", 60.0),
-                   cache_size=settings.get("AIOPS_LLM_CACHE_SIZE", 256),
-                   max_input_chars=settings.get("AIOPS_LLM_MAX_INPUT_CHARS", 12000),
-                   enabled=settings.get("AIOPS_LLM_ENABLED", True))
+        """From ``read_config(app, LLM_CONFIG)`` (a key absent keeps its default); deterministic-only
+        when no endpoint is configured."""
+        return cls(from_settings(LLMSettings, settings))
 
     @classmethod
     def from_environment(cls) -> "LLMWriter":
@@ -363,6 +356,7 @@ class LLMWriter:
     def _client_or_new(self):
         with self._lock:
             if self._client is None:
+                # at the call: the client is needed only when a model is configured (the [llm] extra)
                 openai = require("openai", "llm", "the LLM writer")
                 self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed",
                                              timeout=self.timeout_s, max_retries=self.retries)

@@ -8,7 +8,7 @@ fallback of every LLM call and what a user without a model reads.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from llm.facts import customer_facts, parse_iso
 
@@ -53,7 +53,6 @@ def stamp(iso: str | None) -> str:
 
 
 def _utc():
-    from datetime import timezone
     return timezone.utc
 
 
@@ -173,7 +172,8 @@ def narrative(facts: dict) -> str:
     for e in top_errors(facts):
         evidence.append(f"error `{e['type']}: {e['message']}` ×{e['count']} on {e['endpoint']}")
     for t in facts["sample_traces"][:3]:
-        evidence.append(f"trace `{t['trace_id']}`: {_chain(t)} (entry {t['entry_endpoint']} → HTTP {t['entry_status']})")
+        evidence.append(f"trace `{t['trace_id']}`: {_chain(t)} "
+                        f"(entry {t['entry_endpoint']} → HTTP {t['entry_status']})")
     for key, value in (facts.get("data_points") or {}).items():
         evidence.append(f"{key.replace('_', ' ')}: {value}")
     lines += [f"- {item}" for item in evidence] or ["- (no measurements recorded)"]
@@ -334,8 +334,8 @@ def postmortem(facts: dict) -> str:
     """A blameless postmortem draft with the standard sections."""
     rc, root = facts["root_cause"], root_label(facts)
     out = [f"# Postmortem: {facts['title']}", ""]
-    meta = [f"**Severity** {facts['priority']} ({facts['severity']})", f"**Duration** {minutes(facts['duration_minutes'])}",
-            f"**Services** {', '.join(facts['services'])}"]
+    meta = [f"**Severity** {facts['priority']} ({facts['severity']})",
+            f"**Duration** {minutes(facts['duration_minutes'])}", f"**Services** {', '.join(facts['services'])}"]
     if facts.get("incident_id"):
         meta.insert(0, f"**Incident** {facts['incident_id']}")
     out += [" · ".join(meta), "", "_Blameless: this document is about systems and processes, not people._", ""]
@@ -501,7 +501,8 @@ def management_comms(facts: dict) -> str:
     impact += [f"{k.replace('_', ' ')}: {v}" for k, v in (facts.get("data_points") or {}).items()
                if k in ("customer_tickets", "revenue_impact", "users_affected", "error_rate_peak")]
     lines.append(f"- **Impact:** {'; '.join(impact)}.")
-    lines.append(f"- **Cause:** {root_label(facts)} — {_BLAMED.sub('', facts['root_cause']['description']).rstrip('.')}.")
+    cause = _BLAMED.sub("", facts["root_cause"]["description"]).rstrip(".")
+    lines.append(f"- **Cause:** {root_label(facts)} — {cause}.")
     if facts.get("fix_applied"):
         lines.append(f"- **Resolution:** {facts['fix_applied']}")
     elif not facts["ongoing"]:
@@ -601,6 +602,7 @@ def hypotheses(facts: dict) -> dict:
         signals = [s for s in facts["signals"] if s["endpoint"] == endpoint]
         out.append({"cause": f"{endpoint} fails on its own, not only as a caller of {root}"[:300],
                     "confidence": rest, "evidence": [signal_line(s) for s in signals][:6],
-                    "check": f"Open a trace of {endpoint} that does not reach {root} and see whether it fails too."[:400]})
+                    "check": (f"Open a trace of {endpoint} that does not reach {root} "
+                              "and see whether it fails too.")[:400]})
     return {"priority": facts["priority"] if facts["priority"] in ("P1", "P2", "P3", "P4") else "P4",
             "category": category(facts), "hypotheses": out}

@@ -26,6 +26,8 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 
+from simulation.writers import hypothesis_text
+
 # -- evidence -------------------------------------------------------------------------
 
 #: signal -> metric-name pattern; the first match wins, so specific signals come first.
@@ -158,7 +160,6 @@ class Hypothesis:
 
 def rank_hypotheses(evidence: list[Evidence], min_confidence: float = 0.1) -> list[Hypothesis]:
     """Every hypothesis with confidence >= ``min_confidence``, best first."""
-    from simulation.writers import hypothesis_text
     out = []
     for order, rule in enumerate(HYPOTHESES.values()):
         used, miss = [], 1.0

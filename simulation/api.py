@@ -26,11 +26,11 @@ EXTENSION_KEY = "simulator"
 PREFIX = "/api/v1/simulator"
 SIMULATOR_CONFIG = (
     ConfigKey("AIOPS_SIMULATOR_ENABLED", True, as_bool, "bool",
-              "Register /api/v1/simulator/* (with the chaos endpoints); False: no simulator routes."),
+              "Register `/api/v1/simulator/*` (with the chaos endpoints); `False`: no simulator routes."),
     ConfigKey("AIOPS_SIMULATOR_TRAFFIC_URL", None, as_optional_str, "URL",
               "Where request-level scenarios send real traffic; default: the address the start request came in on."),
     ConfigKey("AIOPS_SIMULATOR_KEEP", 100, as_number(1, 10_000, integer=True), "simulations",
-              "Finished simulations kept in memory for GET .../simulations/<id> (oldest dropped first)."),
+              "Finished simulations kept in memory for `GET .../simulations/<id>` (oldest dropped first)."),
 )
 ENDPOINTS = [
     "GET  /api/v1/simulator/scenarios?severity=&difficulty=&tag=",

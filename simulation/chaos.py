@@ -37,7 +37,8 @@ from flask import Flask, current_app, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect, Rule
 
-from telemetry.config import ConfigKey, as_bool, as_number, as_optional_str, read_config
+from aiops.config import API_KEY
+from telemetry.config import ConfigKey, as_bool, as_number, read_config
 from simulation.api import SIMULATOR_CONFIG, register_simulator
 from telemetry.errors import PayloadError
 from telemetry.timefmt import iso
@@ -54,23 +55,16 @@ _MUTATING_ROUTES = ("delay", "error", "timeout", "clear")
 CHAOS_CONFIG: tuple[ConfigKey, ...] = (
     ConfigKey(
         "AIOPS_CHAOS_ENABLED", True, as_bool, "bool",
-        "Default True. When False no /simulate route and no hook are registered "
-        "(every /simulate URL is a plain 404, no fault can apply).",
+        "`False` registers no route and no hook: every `/simulate` URL is a plain 404, no fault can apply.",
     ),
     ConfigKey(
-        "AIOPS_API_KEY", None, as_optional_str, "string",
-        "Default None (unset: no key needed). When set, every POST /simulate/* call "
-        "needs it in the X-API-Key header; GET /simulate/status never does.",
+        "AIOPS_CHAOS_MAX_DURATION_MS", 120_000, as_number(minimum=0, min_exclusive=True), "milliseconds",
+        "Largest duration accepted for a delay or timeout fault.",
     ),
     ConfigKey(
-        "AIOPS_CHAOS_MAX_DURATION_MS", 120_000, as_number(minimum=0, min_exclusive=True), "ms",
-        "Default 120000 ms. Largest duration accepted for a delay or timeout fault.",
-    ),
-    ConfigKey(
-        "AIOPS_CHAOS_TIMEOUT_DEFAULT_MS", 30_000, as_number(minimum=0, min_exclusive=True), "ms",
-        "Default 30000 ms. How long a timeout fault hangs when no duration is given "
-        "(long enough to outlast typical client timeouts); must not exceed "
-        "AIOPS_CHAOS_MAX_DURATION_MS.",
+        "AIOPS_CHAOS_TIMEOUT_DEFAULT_MS", 30_000, as_number(minimum=0, min_exclusive=True), "milliseconds",
+        "How long a timeout fault hangs when no duration is given (long enough to outlast typical client "
+        "timeouts); at most `AIOPS_CHAOS_MAX_DURATION_MS`.",
     ),
 )
 
@@ -289,7 +283,7 @@ class Chaos:
         register the /simulate blueprint, the hook and the InjectedFault handler."""
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("Chaos is already initialised on this app")
-        settings = read_config(app, CHAOS_CONFIG + SIMULATOR_CONFIG)
+        settings = read_config(app, (*CHAOS_CONFIG, API_KEY, *SIMULATOR_CONFIG))
         if settings["AIOPS_CHAOS_TIMEOUT_DEFAULT_MS"] > settings["AIOPS_CHAOS_MAX_DURATION_MS"]:
             raise ValueError(
                 "AIOPS_CHAOS_TIMEOUT_DEFAULT_MS must not exceed AIOPS_CHAOS_MAX_DURATION_MS "
@@ -437,7 +431,8 @@ def _duration_ms(state: _ChaosState, raw: Any) -> float | int:
 
 def _inject(app: Flask, state: _ChaosState, fault_type: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     if fault_type not in FAULT_TYPES:
-        raise ChaosInputError("unknown fault type", field="fault_type", detail="fault type must be one of: " + ", ".join(FAULT_TYPES))
+        raise ChaosInputError("unknown fault type", field="fault_type",
+                              detail="fault type must be one of: " + ", ".join(FAULT_TYPES))
     endpoint = fields.get("endpoint")
     rule, path = _resolve(app, endpoint)
     options: dict[str, Any] = {}
@@ -453,11 +448,13 @@ def _inject(app: Flask, state: _ChaosState, fault_type: str, fields: Mapping[str
         raw_rate = fields.get("rate")
         rate = 1.0 if raw_rate is None else _number("rate", raw_rate, "a probability within [0, 1]")
         if not 0 <= rate <= 1:
-            raise ChaosInputError("rate out of range", field="rate", detail=f"rate must be a probability within [0, 1], got {raw_rate!r}")
+            raise ChaosInputError("rate out of range", field="rate",
+                                  detail=f"rate must be a probability within [0, 1], got {raw_rate!r}")
         raw_status = fields.get("status")
         status = 500 if raw_status is None else _number("status", raw_status, "an integer within 500..599")
         if not float(status).is_integer():
-            raise ChaosInputError("invalid status", field="status", detail=f"status must be an integer within 500..599, got {raw_status!r}")
+            raise ChaosInputError("invalid status", field="status",
+                                  detail=f"status must be an integer within 500..599, got {raw_status!r}")
         if not 500 <= status <= 599:
             raise ChaosInputError("status out of range", field="status", detail=
                                   f"status must be an integer HTTP status within 500..599, got {raw_status!r}")
@@ -467,9 +464,11 @@ def _inject(app: Flask, state: _ChaosState, fault_type: str, fields: Mapping[str
         valid = f"a number of seconds > 0 and at most {MAX_EXPIRES_IN_S} (omit it to never expire)"
         expires_in_s = _number("expires_in", raw_expiry, valid)
         if expires_in_s <= 0:
-            raise ChaosInputError("expires_in not positive", field="expires_in", detail=f"expires_in must be {valid}, got {raw_expiry!r}")
+            raise ChaosInputError("expires_in not positive", field="expires_in",
+                                  detail=f"expires_in must be {valid}, got {raw_expiry!r}")
         if expires_in_s > MAX_EXPIRES_IN_S:
-            raise ChaosInputError("expires_in over the cap", field="expires_in", detail=f"expires_in must be {valid}, got {raw_expiry!r}")
+            raise ChaosInputError("expires_in over the cap", field="expires_in",
+                                  detail=f"expires_in must be {valid}, got {raw_expiry!r}")
         options["expires_in_s"] = expires_in_s
     fault = _Fault(fault_type, endpoint.strip(), rule, path, **options)
     previous = state.put(fault)

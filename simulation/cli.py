@@ -20,18 +20,21 @@ import os
 import sys
 import time
 
-from rich.console import Console
+import requests
+from rich.console import Console, Group
 from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.prompt import Prompt
 from rich.table import Table
 
+from simulation.local import LocalDemo
 from simulation.runner import (
     HttpTarget, Run, SimulationRecord, load_recording, new_simulation_id, save_recording, shifted,
 )
 from simulation.scenarios import (
     DIFFICULTIES, SEVERITIES, ScenarioError, TAGS, UnknownScenario, get_scenario, list_scenarios,
 )
+from simulation.validate import validate_all
 from simulation.writers import narrative_facts, narrative_text
 
 _SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "green"}
@@ -53,7 +56,8 @@ def scenarios_table(scenarios) -> Table:
         table.add_column(col)
     for s in scenarios:
         table.add_row(s.scenario_id, s.name, s.service, f"[{_SEVERITY_STYLE[s.severity]}]{s.severity}[/]",
-                      s.difficulty, ", ".join(s.tags), f"{s.duration_seconds:g} s", str(len({m.name for m in s.metrics})),
+                      s.difficulty, ", ".join(s.tags), f"{s.duration_seconds:g} s",
+                      str(len({m.name for m in s.metrics})),
                       ("request-level" if s.request_level else "metrics") + (f", {len(s.phases)} phases"
                                                                               if len(s.phases) > 1 else ""))
     return table
@@ -77,7 +81,6 @@ def scenario_panel(s) -> Panel:
         lines.append(f"traffic: {s.traffic.requests} x {s.traffic.method} {s.traffic.path} with {faults}")
     lines.append(f"expected: root cause [bold]{s.expected_root_cause}[/], actions "
                  f"{', '.join(s.expected_action_types)}")
-    from rich.console import Group
     return Panel(Group("\n".join(lines), table), title="Scenario")
 
 
@@ -232,7 +235,6 @@ def _run_here(console: Console, scenario, args, points, truth, recording_path: s
     if args.url:
         run = go(HttpTarget(args.url, args.api_key))
     else:
-        from simulation.local import LocalDemo
         with LocalDemo(db_path=args.db) as demo:
             console.print(f"in-process demo at {demo.url} (span store {demo.db_path}); it stops when this "
                           "command ends")
@@ -245,7 +247,6 @@ def _run_here(console: Console, scenario, args, points, truth, recording_path: s
 
 def _run_via_api(console: Console, args, scenario_id: str) -> dict | None:
     """Start the simulation on the server (background mode) and follow its steps."""
-    import requests
     http = requests.Session()
     if args.api_key:
         http.headers["X-API-Key"] = args.api_key
@@ -254,7 +255,8 @@ def _run_via_api(console: Console, args, scenario_id: str) -> dict | None:
                          json={"auto_analyze": not args.no_analyze, "seed": args.seed,
                                "execution_mode": "realtime" if args.realtime else "background"})
     if response.status_code >= 400:
-        console.print(f"[red]{response.status_code}: {response.json().get('error')}: {response.json().get('detail')}[/]")
+        answer = response.json()
+        console.print(f"[red]{response.status_code}: {answer.get('error')}: {answer.get('detail')}[/]")
         return None
     sim_id = response.json()["simulation_id"]
     live, seen = LiveSteps(console), {}
@@ -272,7 +274,6 @@ def _run_via_api(console: Console, args, scenario_id: str) -> dict | None:
 
 
 def cmd_validate(console: Console, args) -> int:
-    from simulation.validate import validate_all
     live = LiveSteps(console)
     records = validate_all(args.seed, args.scenarios or None,
                            progress=lambda sid, step, status, detail: live(f"{sid} {step}", status, detail)

@@ -34,7 +34,8 @@ import requests
 from telemetry.timefmt import iso
 from aiops.metrics.detect import judge_series
 from aiops.metrics.model import parse_metric_batch
-from simulation.analysis import analyse_evidence
+from llm.features import RANKING_INSTRUCTIONS
+from simulation.analysis import analyse_evidence, apply_refinement, refinement_schema
 from simulation.generators import generate
 from simulation.scenarios import IncidentScenario
 
@@ -445,8 +446,6 @@ class Run:
         llm = getattr(self.target, "llm", None)
         if llm is None or not llm.enabled or len(hypotheses) < 2:
             return hypotheses
-        from llm.features import RANKING_INSTRUCTIONS
-        from simulation.analysis import apply_refinement, refinement_schema
         facts = {"scenario": self.scenario.name, "service": self.scenario.service,
                  "hypotheses": [{k: h[k] for k in ("category", "title", "confidence", "rank", "evidence")}
                                 for h in hypotheses]}

@@ -22,23 +22,32 @@ from flask import Flask, jsonify, request
 
 from aiops import AIOps
 from aiops.features import all_endpoints
-from simulation.api import ENDPOINTS as SIMULATOR_ENDPOINTS
+from simulation.api import ENDPOINTS
 from simulation.chaos import Chaos
 from telemetry import Telemetry
-from telemetry.config import ConfigKey, as_number, as_optional_str, read_config
+from telemetry.config import ConfigKey, as_number, as_optional_str, as_str, read_config, read_environment
 from telemetry.web import json_error
+
+#: How ``python app.py`` / ``aiops-demo`` serves the shop (environment only: read by ``main``, not by
+#: ``create_app``).
+SERVE_CONFIG = (
+    ConfigKey("PORT", 5000, as_number(0, 65535, integer=True), "TCP port",
+              "Port of `python app.py` (environment only)."),
+    ConfigKey("HOST", "127.0.0.1", as_str(nonempty=False), "address",
+              "Interface of `python app.py` (environment only)."),
+)
 
 DEMO_CONFIG = (
     ConfigKey("DEMO_UPSTREAM_URL", None, as_optional_str, "URL",
-              "Where /checkout calls /payment and /inventory; default: the address the request came in on."),
+              "Where `/checkout` calls `/payment` and `/inventory`; unset: the address the request came in on."),
     ConfigKey("DEMO_UPSTREAM_TIMEOUT_S", 5.0, as_number(0.0, min_exclusive=True), "seconds",
-              "Timeout of /checkout's calls to /payment and /inventory; past it /checkout answers 504."),
+              "Timeout of `/checkout`'s calls to `/payment` and `/inventory`; past it `/checkout` answers 504."),
     ConfigKey("DEMO_LATENCY_SCALE", 1.0, as_number(0.0), "multiplier",
-              "Scales every handler's simulated work (0 makes handlers answer at once)."),
+              "Scales every handler's simulated work (0: answer at once)."),
     ConfigKey("DEMO_ERROR_RATE", 0.001, as_number(0.0, 1.0), "ratio in [0, 1]",
-              "Background share of /inventory and /payment requests that fail with a 500."),
+              "Background share of `/inventory` and `/payment` requests that fail with a 500."),
     ConfigKey("DEMO_SEED", None, lambda v: None if v in (None, "") else as_number(integer=True)(v), "integer",
-              "Seed of the latency and error generator, for repeatable runs; default: random."),
+              "Seed of the latency and error generator, for repeatable runs; unset: random."),
 )
 
 #: Median latency (ms) and log-normal spread of each handler's own work.
@@ -182,13 +191,13 @@ def simulator_banner(app: Flask) -> str:
     if not app.extensions.get("simulator"):
         return ""
     return ("\nIncident simulator (python -m simulation --list):\n"
-            + "".join(f"  {line}\n" for line in SIMULATOR_ENDPOINTS))
+            + "".join(f"  {line}\n" for line in ENDPOINTS))
 
 
 def main() -> None:
     """Serve the demo shop (``python app.py``, ``aiops-demo``) until Ctrl-C."""
-    host = os.environ.get("HOST", "127.0.0.1")
-    port = int(os.environ.get("PORT", "5000"))
+    serve = read_environment(SERVE_CONFIG)
+    host, port = serve["HOST"], serve["PORT"]
     app = create_app()
     print(BANNER.format(url=f"http://{host}:{port}", db=app.config["TELEMETRY_DB_PATH"], aiops=aiops_banner(app),
                         simulator=simulator_banner(app)),

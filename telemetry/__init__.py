@@ -2,15 +2,28 @@
 
 One span per request in SQLite, W3C trace context in and out, no database
 I/O on the request path, never breaks the host app.
+
+The extension and the span store are imported on first use of their names
+(``telemetry.Telemetry``, ``telemetry.SpanStore``, ...), so that the kernel
+modules every package shares (``telemetry.config``, ``telemetry.timefmt``,
+``telemetry.errors``, ...) load neither Flask nor sqlite3.
 """
+from __future__ import annotations
+
 from telemetry.context import current_span, inject_trace_headers
-from telemetry.extension import TELEMETRY_CONFIG, Telemetry, TelemetryState, UNMATCHED_ROUTE
-from telemetry.store import SPAN_COLUMNS, SpanStore
+
+_FROM_EXTENSION = frozenset({"Telemetry", "TelemetryState", "TELEMETRY_CONFIG", "UNMATCHED_ROUTE"})
+_FROM_STORE = frozenset({"SPAN_COLUMNS", "SpanStore", "flush"})
 
 
-def flush(timeout: float = 5.0) -> bool:
-    """Write every queued span of every store in this process."""
-    return all(store.flush(timeout) for store in list(SpanStore._by_path.values()))
+def __getattr__(name: str):
+    if name in _FROM_EXTENSION:
+        from telemetry import extension
+        return getattr(extension, name)
+    if name in _FROM_STORE:
+        from telemetry import store
+        return getattr(store, name)
+    raise AttributeError(f"module 'telemetry' has no attribute {name!r}")
 
 
 __all__ = [

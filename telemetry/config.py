@@ -29,26 +29,34 @@ _FALSE = {"0", "false", "no", "off", ""}
 class ConfigKey:
     """One documented setting: ``name``, ``default`` (a value or a callable
     taking the app), ``parse`` (raw value -> typed value, raises ValueError
-    with what is valid), ``unit`` and a one-line ``doc``."""
+    with what is valid), ``unit``, a one-line ``doc`` (markdown, as the README
+    shows it) and ``shown_default``: how the documentation shows a default that
+    a value cannot show (computed from the app, or None meaning something), in
+    markdown; when None, ``default_text`` renders the value."""
 
     name: str
     default: Any
     parse: Callable[[Any], Any]
     unit: str
     doc: str
+    shown_default: str | None = None
 
     def default_for(self, app) -> Any:
         return self.default(app) if callable(self.default) else self.default
 
 
-def setting(name: str, default: Any, parse: Callable[[Any], Any], unit: str, doc: str) -> Any:
+def setting(name: str, default: Any, parse: Callable[[Any], Any], unit: str, doc: str,
+            shown_default: str | None = None) -> Any:
     """A dataclass field declared by its config key, in one place: the key's name,
-    default, parser, unit and help text; the field's default is the key's.
+    default, parser, unit and help text; the field's default is the key's (a
+    default computed from the app, a callable, leaves the field's default None:
+    the value is known once ``read_config`` has seen the app).
 
     ``config_keys(cls)`` lists the keys of a settings dataclass (for
     ``read_config`` and the documentation); ``from_settings(cls, values)``
     builds it from what ``read_config`` returned."""
-    return dataclasses.field(default=default, metadata={"config_key": ConfigKey(name, default, parse, unit, doc)})
+    key = ConfigKey(name, default, parse, unit, doc, shown_default)
+    return dataclasses.field(default=None if callable(default) else default, metadata={"config_key": key})
 
 
 def config_keys(cls) -> tuple[ConfigKey, ...]:
@@ -64,6 +72,23 @@ def from_settings(cls: type[T], values: Mapping[str, Any], **fields: Any) -> T:
         if key is not None and key.name in values and f.name not in fields:
             fields[f.name] = values[key.name]
     return cls(**fields)
+
+
+def parse_fields(obj) -> None:
+    """Parse every ``setting`` field of the dataclass instance ``obj`` with its key's parser, in
+    place: the ``__post_init__`` of a settings object built from Python arguments rather than by
+    ``read_config``. A bad value raises ``ValueError`` naming the field, what is valid and what
+    was given."""
+    for f in dataclasses.fields(obj):
+        key = f.metadata.get("config_key")
+        if key is None:
+            continue
+        raw = getattr(obj, f.name)
+        try:
+            value = key.parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{f.name} {exc}, got {raw!r}") from None
+        object.__setattr__(obj, f.name, value)  # frozen dataclasses too
 
 
 def read_config(app, keys: Iterable[ConfigKey]) -> dict[str, Any]:
@@ -199,10 +224,34 @@ def as_regex_list(raw: Any) -> tuple[str, ...]:
     return patterns
 
 
-def describe(keys: Iterable[ConfigKey], app=None) -> list[dict[str, str]]:
-    """Rows of name, default, unit and doc, for documentation and tests."""
-    rows = []
-    for key in keys:
-        default = "per app" if callable(key.default) and app is None else key.default_for(app) if app else key.default
-        rows.append({"name": key.name, "default": repr(default), "unit": key.unit, "doc": key.doc})
-    return rows
+def default_text(key: ConfigKey) -> str:
+    """The default of ``key`` as the documentation shows it, in markdown, as a user would write
+    it: ``shown_default`` when given; ``true``/``false``; a number as Python prints it (``10.0``);
+    a string or each string of a list in backticks (a list comma-separated); ``unset`` for None
+    and ``none`` for an empty list or mapping. A default computed from the app needs a
+    ``shown_default`` (``ValueError`` otherwise)."""
+    value = key.default
+    if key.shown_default is not None:
+        return key.shown_default
+    if callable(value):
+        raise ValueError(f"{key.name}: a default computed from the app needs a shown_default")
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if isinstance(value, (int, float)):
+        return f"`{value!r}`"
+    if isinstance(value, str):
+        return f"`{value}`" if value else "none"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(f"`{item}`" for item in value) if value else "none"
+    if isinstance(value, dict):
+        return ", ".join(f"`{k}={v}`" for k, v in value.items()) if value else "none"
+    raise ValueError(f"{key.name}: no way to show the default {value!r}; give it a shown_default")
+
+
+def describe(keys: Iterable[ConfigKey]) -> list[dict[str, Any]]:
+    """Rows of name, default (the value, or None when computed from the app), the default as
+    the documentation shows it, unit and doc: for the documentation (``aiops config``) and tests."""
+    return [{"name": key.name, "default": None if callable(key.default) else key.default,
+             "shown_default": default_text(key), "unit": key.unit, "doc": key.doc} for key in keys]

@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+from flask import current_app, request
 from werkzeug.exceptions import HTTPException
 
-from telemetry.config import ConfigKey, as_bool, as_number, as_regex_list, as_str, read_config
+from telemetry.config import as_bool, as_number, as_regex_list, as_str, config_keys, from_settings, read_config, setting
 from telemetry.context import CURRENT_SPAN
 from telemetry.propagation import instrument_requests
-from telemetry.store import RateLimitedLog, SpanStore, log
+from telemetry.logs import RateLimitedLog, log
+from telemetry.store import SpanStore
 from telemetry.tracecontext import (
     format_traceparent, new_span_id, new_trace_id, parse_traceparent, parse_tracestate, sampled_by_ratio,
 )
@@ -39,52 +41,63 @@ UNMATCHED_ROUTE = "<unmatched>"
 _ENVIRON_KEY = "telemetry.span"
 _MAX_EXCEPTION_MESSAGE_CHARS = 1024
 
-TELEMETRY_CONFIG = (
-    ConfigKey("TELEMETRY_ENABLED", True, as_bool, "bool",
-              "Record spans. False installs nothing at all."),
-    ConfigKey("TELEMETRY_SERVICE_NAME", lambda app: app.name, as_str(), "string",
-              "Service name stored on every span; default: the Flask app's name."),
-    ConfigKey("TELEMETRY_DB_PATH", lambda app: os.path.join(app.instance_path, "telemetry.db"), as_str(),
-              "file path", "SQLite file of the span store; default: telemetry.db in the app's instance folder."),
-    ConfigKey("TELEMETRY_EXCLUDE_PATHS",
-              (r"^/aiops/", r"^/simulate/", r"^/api/v1/simulator/", r"^/metrics$", r"^/static/", r"^/favicon\.ico$"),
-              as_regex_list, "list of regexes",
-              "Paths (searched with re.search) that are not recorded. From the environment: comma-separated."),
-    ConfigKey("TELEMETRY_SAMPLE_RATE", 1.0, as_number(0.0, 1.0), "ratio in [0, 1]",
-              "Share of new traces recorded. Parent-based: an incoming traceparent's sampled flag wins."),
-    ConfigKey("TELEMETRY_RETENTION_HOURS", 168.0, as_number(0.0, min_exclusive=True), "hours",
-              "Spans older than this are deleted, in small batches, about once a minute."),
-    ConfigKey("TELEMETRY_INSTRUMENT_REQUESTS", True, as_bool, "bool",
-              "Add traceparent/tracestate to every `requests` call made while handling a request."),
-    ConfigKey("TELEMETRY_QUEUE_SIZE", 10000, as_number(1, integer=True), "spans",
-              "Bound of the in-memory queue; when full, spans are dropped and counted (dropped_spans)."),
-    ConfigKey("TELEMETRY_BATCH_SIZE", 10000, as_number(1, integer=True), "spans",
-              "Most spans written in one transaction."),
-    ConfigKey("TELEMETRY_FLUSH_INTERVAL_MS", 200.0, as_number(1.0), "milliseconds",
-              "Longest time a span waits in the queue before the writer stores it."),
-    ConfigKey("TELEMETRY_MAX_PATH_CHARS", 512, as_number(16, integer=True), "characters",
-              "Raw paths are cut to this length."),
-    ConfigKey("TELEMETRY_MAX_STACKTRACE_CHARS", 8192, as_number(0, integer=True), "characters",
-              "Stack traces are cut to their last this-many characters (the innermost frames)."),
-    ConfigKey("TELEMETRY_TRACE_HEADER", "X-Trace-Id", as_str(), "header name",
-              "Response header that carries the trace id."),
-)
+_DEFAULT_EXCLUDE_PATHS = (r"^/aiops/", r"^/simulate/", r"^/api/v1/simulator/", r"^/metrics$", r"^/static/",
+                          r"^/favicon\.ico$")
+
 
 @dataclass
 class TelemetryState:
-    """Per-app state kept in ``app.extensions["telemetry"]``."""
+    """Per-app state kept in ``app.extensions["telemetry"]``: the settings (each ``setting``
+    field is its config key, so ``TELEMETRY_CONFIG`` and the README's table come from here),
+    the span store, and the counters."""
 
-    config: dict[str, Any]
-    store: SpanStore | None
-    service: str = ""
-    sample_rate: float = 1.0
-    propagate: bool = True
-    max_path_chars: int = 512
-    max_stack_chars: int = 8192
-    trace_header: str = "X-Trace-Id"
-    exclude: re.Pattern | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    store: SpanStore | None = None
+    enabled: bool = setting("TELEMETRY_ENABLED", True, as_bool, "bool",
+                            "Record spans. `False` installs nothing at all.")
+    service: str = setting("TELEMETRY_SERVICE_NAME", lambda app: app.name, as_str(), "string",
+                           "Service name stored on every span.",
+                           shown_default="the Flask app's name (`shop` in the demo)")
+    db_path: str = setting("TELEMETRY_DB_PATH", lambda app: os.path.join(app.instance_path, "telemetry.db"),
+                           as_str(), "file path", "SQLite file of the span store.",
+                           shown_default="`<instance folder>/telemetry.db`")
+    exclude_paths: tuple[str, ...] = setting(
+        "TELEMETRY_EXCLUDE_PATHS", _DEFAULT_EXCLUDE_PATHS, as_regex_list, "list of regexes",
+        "Paths (matched with `re.search`) that are not recorded. From the environment: comma-separated.")
+    sample_rate: float = setting(
+        "TELEMETRY_SAMPLE_RATE", 1.0, as_number(0.0, 1.0), "ratio in [0, 1]",
+        "Share of new traces recorded, decided on the trace id. Parent-based: an incoming `traceparent`'s "
+        "sampled flag wins.")
+    retention_hours: float = setting(
+        "TELEMETRY_RETENTION_HOURS", 168.0, as_number(0.0, min_exclusive=True), "hours",
+        "Spans older than this are deleted about once a minute, 5000 rows at a time.")
+    propagate: bool = setting(
+        "TELEMETRY_INSTRUMENT_REQUESTS", True, as_bool, "bool",
+        "Add `traceparent`/`tracestate` to every `requests` call made while handling a request.")
+    queue_size: int = setting(
+        "TELEMETRY_QUEUE_SIZE", 10000, as_number(1, integer=True), "spans",
+        "Bound of the in-memory queue; when full, spans are dropped and counted (`dropped_spans`).")
+    batch_size: int = setting(
+        "TELEMETRY_BATCH_SIZE", 10000, as_number(1, integer=True), "spans",
+        "Most spans written in one transaction (the writer's connection also keeps a 32 MiB page cache for "
+        "the trace-id index).")
+    flush_interval_ms: float = setting(
+        "TELEMETRY_FLUSH_INTERVAL_MS", 200.0, as_number(1.0), "milliseconds",
+        "Longest time a span waits in the queue before the writer stores it.")
+    max_path_chars: int = setting("TELEMETRY_MAX_PATH_CHARS", 512, as_number(16, integer=True), "characters",
+                                  "Raw paths are cut to this length.")
+    max_stack_chars: int = setting(
+        "TELEMETRY_MAX_STACKTRACE_CHARS", 8192, as_number(0, integer=True), "characters",
+        "Stack traces keep their last this-many characters (the innermost frames).")
+    trace_header: str = setting("TELEMETRY_TRACE_HEADER", "X-Trace-Id", as_str(), "header name",
+                                "Response header that carries the trace id.")
+    exclude: re.Pattern | None = field(init=False, default=None)  #: ``exclude_paths`` as one pattern
     internal_errors: int = 0
     warn: RateLimitedLog = field(default_factory=RateLimitedLog)
+
+    def __post_init__(self):
+        patterns = self.exclude_paths
+        self.exclude = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
     def internal_error(self, where: str) -> None:
         """Count and log (rate-limited) a failure inside telemetry."""
@@ -103,6 +116,10 @@ class TelemetryState:
             "queued": s.queued if s else 0,
             "internal_errors": self.internal_errors,
         }
+
+
+#: Every TELEMETRY_* key, in the order of ``TelemetryState``'s fields.
+TELEMETRY_CONFIG = config_keys(TelemetryState)
 
 
 class _ActiveSpan:
@@ -145,9 +162,9 @@ class _ActiveSpan:
         # Flask calls this before it pops the request context, while the
         # request object (and its matched URL rule) is still in the environ.
         self.status = status
-        request = self.environ.get("werkzeug.request")
-        if request is not None:
-            self.rule = request.url_rule
+        environ_request = self.environ.get("werkzeug.request")
+        if environ_request is not None:
+            self.rule = environ_request.url_rule
         headers.append((self.state.trace_header, self.trace_id))
         return self._start_response(status, headers, exc_info)
 
@@ -268,7 +285,6 @@ class TelemetryMiddleware:
 def _wrap_exception_handler(app, name: str, state: TelemetryState) -> None:
     """Record non-HTTP exceptions on the request's span, then let Flask go on."""
     original = getattr(app, name)
-    from flask import request
 
     @functools.wraps(original)
     def handler(e):
@@ -300,27 +316,16 @@ class Telemetry:
         if "telemetry" in app.extensions:
             raise RuntimeError("Telemetry is already initialised on this app")
         config = read_config(app, TELEMETRY_CONFIG)
-        if not config["TELEMETRY_ENABLED"]:
-            app.extensions["telemetry"] = TelemetryState(config=config, store=None)
+        state = from_settings(TelemetryState, config, config=config)
+        if not state.enabled:
+            app.extensions["telemetry"] = state
             return
-        store = SpanStore.for_path(
-            config["TELEMETRY_DB_PATH"],
-            max_queue=config["TELEMETRY_QUEUE_SIZE"],
-            batch_size=config["TELEMETRY_BATCH_SIZE"],
-            flush_interval_s=config["TELEMETRY_FLUSH_INTERVAL_MS"] / 1000.0,
-            retention_s=config["TELEMETRY_RETENTION_HOURS"] * 3600.0,
-        )
-        patterns = config["TELEMETRY_EXCLUDE_PATHS"]
-        state = TelemetryState(
-            config=config,
-            store=store,
-            service=config["TELEMETRY_SERVICE_NAME"],
-            sample_rate=config["TELEMETRY_SAMPLE_RATE"],
-            propagate=config["TELEMETRY_INSTRUMENT_REQUESTS"],
-            max_path_chars=config["TELEMETRY_MAX_PATH_CHARS"],
-            max_stack_chars=config["TELEMETRY_MAX_STACKTRACE_CHARS"],
-            trace_header=config["TELEMETRY_TRACE_HEADER"],
-            exclude=re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None,
+        state.store = store = SpanStore.for_path(
+            state.db_path,
+            max_queue=state.queue_size,
+            batch_size=state.batch_size,
+            flush_interval_s=state.flush_interval_ms / 1000.0,
+            retention_s=state.retention_hours * 3600.0,
         )
         app.extensions["telemetry"] = state
         app.wsgi_app = TelemetryMiddleware(app.wsgi_app, state)
@@ -334,7 +339,6 @@ class Telemetry:
     def state(app=None) -> TelemetryState:
         """The ``TelemetryState`` of ``app`` (default: the current app)."""
         if app is None:
-            from flask import current_app
             app = current_app._get_current_object()
         return app.extensions["telemetry"]
 

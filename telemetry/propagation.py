@@ -21,7 +21,7 @@ def instrument_requests() -> bool:
     """Install the wrapper; False when ``requests`` is not importable."""
     global _original_send
     try:
-        import requests
+        import requests  # at the call: only an app that turns propagation on loads it
     except ImportError:  # pragma: no cover - requests is a dependency
         return False
     with _lock:
@@ -53,6 +53,6 @@ def uninstrument_requests() -> None:
     global _original_send
     with _lock:
         if _original_send is not None:
-            import requests
+            import requests  # loaded already: instrument_requests imported it
             requests.Session.send = _original_send
             _original_send = None

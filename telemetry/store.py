@@ -8,19 +8,17 @@ locked, read-only or full database costs the batch (counted in
 """
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Hashable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from telemetry.lifecycle import keep_alive_hooks
+from telemetry.logs import RateLimitedLog
 from telemetry.schema import Migration, SchemaError, migrate
-
-log = logging.getLogger("telemetry")
 
 #: Page cache of the writer's connection (KiB): the trace-id index is written at random places.
 WRITER_CACHE_KIB = 32768
@@ -66,39 +64,12 @@ def connect(path: str, timeout_s: float = 5.0) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=timeout_s, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    migrate(conn, "spans", SPAN_MIGRATIONS)
+    try:
+        migrate(conn, "spans", SPAN_MIGRATIONS)
+    except BaseException:
+        conn.close()
+        raise
     return conn
-
-
-class RateLimitedLog:
-    """Logs a warning per key at most once per ``interval_s`` (default 60 s)
-    on ``logger`` (default: ``telemetry``), then says how many similar
-    messages were suppressed in between. Never raises."""
-
-    def __init__(self, interval_s: float = 60.0, logger: logging.Logger | None = None,
-                 clock: Callable[[], float] = time.monotonic):
-        self.interval_s = interval_s
-        self.logger = logger or log
-        self.clock = clock
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def warning(self, key: Hashable, message: str, *args, exc_info: bool = False) -> None:
-        now = self.clock()
-        with self._lock:
-            if now - self._last.get(key, -1e18) < self.interval_s:
-                self._suppressed[key] = self._suppressed.get(key, 0) + 1
-                return
-            self._last[key] = now
-            suppressed = self._suppressed.pop(key, 0)
-        if suppressed:
-            message += " (%d similar message(s) suppressed)"
-            args += (suppressed,)
-        try:
-            self.logger.warning(message, *args, exc_info=exc_info)
-        except Exception:  # a broken log handler must not break the caller
-            pass
 
 
 @dataclass
@@ -364,6 +335,11 @@ class SpanStore:
         return StoreStats(self.written, self.dropped_spans, self.write_errors, len(self._queue))
 
 
+def flush(timeout: float = 5.0) -> bool:
+    """Write every queued span of every store in this process (``telemetry.flush``); True if done in time."""
+    return all(store.flush(timeout) for store in list(SpanStore._by_path.values()))
+
+
 def _after_fork(store: SpanStore) -> None:
     """A forked child (gunicorn) has no writer thread: start afresh."""
     store._queue = deque()
@@ -372,6 +348,7 @@ def _after_fork(store: SpanStore) -> None:
     store._flushed = threading.Condition(store._lock)
     store._thread = None
     store._conn = None
+    store.warn.after_fork()
 
 
 # -- reads (used by tests, the CLI and the analysis store) ------------------------

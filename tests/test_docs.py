@@ -1,19 +1,23 @@
-"""The README documents every config key and endpoint, and CI runs the README's test command."""
+"""The README documents every config key (its tables are generated from the declarations) and every endpoint,
+and CI runs the README's test command."""
 import re
 from pathlib import Path
 
 import pytest
 
+from aiops.cli.config import block, groups, marked_blocks
 from aiops.extension import config_keys
 from aiops.features import all_endpoints
-from app import DEMO_CONFIG
+from app import DEMO_CONFIG, SERVE_CONFIG
 from simulation.api import ENDPOINTS as SIMULATOR_ENDPOINTS
 from simulation.api import SIMULATOR_CONFIG
 from simulation.chaos import CHAOS_CONFIG
 from telemetry.extension import TELEMETRY_CONFIG
 
-ALL_KEYS = sorted({k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *DEMO_CONFIG, *config_keys(),
+ALL_KEYS = sorted({k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *SERVE_CONFIG, *DEMO_CONFIG, *config_keys(),
                                     *SIMULATOR_CONFIG)})
+GROUPS = {group.name: group for group in groups()}
+REGENERATE = "run `python -m aiops config --markdown --write README.md`"
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -26,6 +30,21 @@ def test_every_config_key_is_documented_with_default_and_unit(key):
     assert len(rows) == 1, f"{key} needs exactly one row in a README config table"
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert len(cells) == 4 and all(cells), f"{key}: default, unit and meaning must all be filled in"
+
+
+@pytest.mark.parametrize("name", sorted(GROUPS))
+def test_every_config_group_has_one_table_in_the_readme(name):
+    names = [found for found, _body in marked_blocks(README)]
+    assert names.count(name) == 1, (f"README.md needs exactly one <!-- config:{name} --> ... <!-- /config:{name} --> "
+                                    f"block where the table belongs (it has {names.count(name)}); then {REGENERATE}")
+
+
+@pytest.mark.parametrize("name, body", marked_blocks(README), ids=[name for name, _ in marked_blocks(README)])
+def test_readme_config_tables_are_the_generated_ones(name, body):
+    assert name in GROUPS, f"README.md has a block config:{name}, but no such group exists: {', '.join(GROUPS)}"
+    expected = block(GROUPS[name])
+    assert f"<!-- config:{name} -->\n{body}<!-- /config:{name} -->" == expected, \
+        f"README.md's config:{name} table differs from the declarations in the code: {REGENERATE}"
 
 
 def test_ci_runs_the_readme_test_command():

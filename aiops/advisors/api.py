@@ -10,7 +10,8 @@ from dataclasses import replace
 
 from flask import current_app, request
 
-from aiops.advisors.capacity import AdvisorConfig, analyse as analyse_capacity, observed_metrics
+from aiops.advisors.capacity import analyse as analyse_capacity, observed_metrics
+from aiops.advisors.config import advisor_config
 from aiops.advisors.change_risk import RiskContext, parse_change, score_change
 from telemetry.errors import PayloadError
 from telemetry.web import ApiBlueprint, json_body, json_response
@@ -60,8 +61,8 @@ def make_blueprint() -> ApiBlueprint:
 
     @bp.post("/capacity")
     def capacity():
-        config = AdvisorConfig(target_util_pct=_state().settings["AIOPS_CAPACITY_TARGET_UTIL_PCT"])
-        return json_response({"source": "service_metrics", **analyse_capacity(json_body(), config)})
+        return json_response({"source": "service_metrics",
+                              **analyse_capacity(json_body(), advisor_config(_state().settings))})
 
     return bp
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 
 from aiops.stats import linear_fit
+from telemetry.config import as_number, setting
 from telemetry.errors import PayloadError
 
 #: metric -> (current key used for the projection, hard limit, what hitting it means)
@@ -35,7 +36,8 @@ _TREND_KEYS = {"cpu": "cpu_avg_change", "memory": "memory_avg_change", "disk": "
 
 @dataclass
 class AdvisorConfig:
-    target_util_pct: float = 70.0    #: peak utilisation the pod count is sized for
+    target_util_pct: float = setting("AIOPS_CAPACITY_TARGET_UTIL_PCT", 70.0, as_number(1.0, 100.0), "percent",
+                                     "Peak utilisation the capacity advisor sizes pod counts for.")
     urgent_days: float = 7.0         #: a limit this close is URGENT
     planned_days: float = 42.0       #: a limit this close (or an upcoming event) is PLANNED
 

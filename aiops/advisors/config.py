@@ -1,7 +1,9 @@
-"""Settings of the advisors: peak hours for change risk, capacity limits and the target utilisation."""
+"""Settings of the advisors: peak hours for change risk, capacity limits and the target utilisation
+(``AdvisorConfig`` declares that one)."""
 from __future__ import annotations
 
-from telemetry.config import ConfigKey, as_mapping, as_number
+from aiops.advisors.capacity import AdvisorConfig
+from telemetry.config import ConfigKey, as_mapping, as_number, config_keys, from_settings
 
 
 def _as_hours(raw) -> tuple[int, int]:
@@ -19,7 +21,11 @@ ADVISORS_CONFIG = (
     ConfigKey("AIOPS_CHANGE_PEAK_HOURS", "9-17", _as_hours, "local hours",
               "Peak traffic hours START-END in the deploy's local time; deploying then adds risk."),
     ConfigKey("AIOPS_CAPACITY_LIMITS_RPS", "", as_mapping(as_number(0.0, min_exclusive=True), "service=rps"),
-              "service=req/s list", "Highest sustainable request rate per service, for GET /aiops/capacity."),
-    ConfigKey("AIOPS_CAPACITY_TARGET_UTIL_PCT", 70.0, as_number(1.0, 100.0), "percent",
-              "Peak utilisation the capacity advisor sizes pod counts for."),
+              "service=req/s list", "Highest sustainable request rate per service, for `GET /aiops/capacity`."),
+    *config_keys(AdvisorConfig),
 )
+
+
+def advisor_config(settings: dict) -> AdvisorConfig:
+    """``AdvisorConfig`` from ``read_config(app, ADVISORS_CONFIG)`` (a key absent keeps its default)."""
+    return from_settings(AdvisorConfig, settings)

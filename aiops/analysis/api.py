@@ -85,7 +85,8 @@ def make_blueprint() -> ApiBlueprint:
         status = request.args.get("status", "open")
         valid = ("open", "all") + STATUSES
         if status not in valid:
-            raise PayloadError("status", f"status must be one of: {', '.join(valid)}", error=f"unknown status {status!r}")
+            raise PayloadError("status", f"status must be one of: {', '.join(valid)}",
+                               error=f"unknown status {status!r}")
         limit = query_number("limit", 100, 0.0, 1000)
         if status == "open":
             found = [i for i in reversed(state.store.open_incidents())][: int(limit)]

@@ -15,9 +15,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Mapping
 
 from aiops.analysis.config import AnalysisConfig
 from aiops.analysis.series import WindowStats
+from aiops.records import from_known
 from aiops.signals import SeriesKey
 
 HOURS_PER_WEEK = 168
@@ -86,9 +88,14 @@ class Baseline:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Baseline":
-        data = dict(data)
-        data["seasonal"] = {int(k): list(v) for k, v in data.get("seasonal", {}).items()}
-        return cls(**data)
+        """The baseline of a stored dict (``seasonal`` keys are strings in JSON, ints here): unknown
+        fields dropped, missing ones defaulted; ``ValueError`` when service or route is missing or
+        ``seasonal`` is not an object of hour -> [rate, log mean, passes]."""
+        seasonal = (data.get("seasonal") or {}) if isinstance(data, Mapping) else {}
+        if not isinstance(seasonal, Mapping) or not all(isinstance(v, list) and len(v) == 3
+                                                        for v in seasonal.values()):
+            raise ValueError("a stored Baseline's seasonal must map hours of the week to [rate, log mean, passes]")
+        return from_known(cls, data, seasonal={int(k): list(v) for k, v in seasonal.items()})
 
 
 def _blend(old: float, new: float, weight: float) -> float:

@@ -54,7 +54,7 @@ def run_incidents(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"incident_count": len(bodies), "status": args.status, "incidents": bodies}, indent=2))
         return 0
-    from rich.table import Table
+    from rich.table import Table  # at the call: AIOps(app) registers the command without loading rich
     table = Table(title=f"{len(bodies)} {args.status} incident(s) in {store.path}", title_justify="left")
     for column in ("id", "severity", "status"):
         table.add_column(column, no_wrap=True)
@@ -71,7 +71,7 @@ def run_incidents(args: argparse.Namespace) -> int:
 
 
 def _print_incident(b: dict) -> None:
-    from rich.table import Table
+    from rich.table import Table  # at the call: AIOps(app) registers the command without loading rich
     console = wide_console()
     console.print(f"[bold]{b['id']}[/]  [{SEVERITY_STYLE.get(b['severity'], '')}]{b['severity']}[/]  "
                   f"{b['status']}  {b['title']}")
@@ -130,7 +130,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         return 0
     console.print(f"analysed {store.path} at {iso(result.at)}: {result.spans_in_window} spans in the last "
                   f"{config.window_s:g}s, learned from {result.new_spans} new spans, {result.duration_ms:.0f} ms")
-    from rich.table import Table
+    from rich.table import Table  # at the call: AIOps(app) registers the command without loading rich
     anomalies = Table(title=f"{len(result.anomalies)} anomalies", title_justify="left")
     for column in ("type", "service", "endpoint", "severity", "description"):
         anomalies.add_column(column, overflow="fold")

@@ -26,7 +26,7 @@ import time
 from typing import Callable, Collection, Mapping, Sequence
 
 from aiops.analysis.baseline import Baseline, errors_look_anomalous, slow_threshold_ms
-from aiops.analysis.config import AnalysisConfig
+from aiops.analysis.config import EARLY_PASS_MIN_GAP_S, AnalysisConfig
 from aiops.signals import SeriesKey
 from telemetry.lifecycle import keep_alive_hooks
 from telemetry.store import SPAN_COLUMNS
@@ -44,7 +44,7 @@ class EarlyPassTrigger:
     """
 
     def __init__(self, run_pass: Callable[[], None], last_pass_started: Callable[[], float | None],
-                 min_gap_s: float = 2.0, clock: Callable[[], float] = time.monotonic):
+                 min_gap_s: float = EARLY_PASS_MIN_GAP_S.default, clock: Callable[[], float] = time.monotonic):
         self.run_pass = run_pass
         self.last_pass_started = last_pass_started
         self.min_gap_s = float(min_gap_s)

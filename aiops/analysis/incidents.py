@@ -13,6 +13,7 @@ import copy
 from dataclasses import asdict, dataclass, field
 
 from aiops.analysis.config import AnalysisConfig
+from aiops.records import from_known, json_object
 from aiops.signals import Anomaly
 from aiops.analysis.rca import DependencyGraph, Finding
 from aiops.signals import SeriesKey
@@ -63,7 +64,15 @@ class Incident:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Incident":
-        return cls(**data)
+        """The incident of a stored dict: unknown fields dropped, missing optional ones defaulted;
+        ``ValueError`` when a required one is missing, or the root cause or an anomaly lacks its series."""
+        incident = from_known(cls, data)
+        json_object(incident.root_cause, "service", "endpoint", what="incident root cause")
+        if not isinstance(incident.anomalies, list) or not isinstance(incident.affected, list):
+            raise ValueError("a stored Incident's anomalies and affected must be lists")
+        for anomaly in incident.anomalies:
+            json_object(anomaly, "type", "service", "endpoint", what="incident anomaly")
+        return incident
 
     def to_json(self, single_service: bool = True) -> dict:
         """The API shape of the product description (a superset)."""
@@ -164,7 +173,8 @@ def _root_cause(finding: Finding) -> dict:
             "confidence": finding.confidence, "description": finding.description, "reason": finding.reason}
 
 
-def _open(finding: Finding, history: list[Incident], now_s: float, config: AnalysisConfig, incident_id: str) -> Incident:
+def _open(finding: Finding, history: list[Incident], now_s: float, config: AnalysisConfig,
+          incident_id: str) -> Incident:
     anomalies = _merge_anomalies([], finding.anomalies)
     incident = Incident(
         id=incident_id, severity=severity_for(anomalies), status="active", title=_title(finding),

@@ -153,8 +153,9 @@ class AnalysisStore:
     # -- baselines -----------------------------------------------------------------
 
     def load_baselines(self) -> dict[SeriesKey, Baseline]:
-        return {(s, r): Baseline.from_dict(json.loads(d))
-                for s, r, d in self.conn.execute("SELECT service, route, data FROM aiops_baselines")}
+        """Every stored baseline (one that cannot be read is skipped and logged; the pass learns it anew)."""
+        rows = (((s, r), d) for s, r, d in self.conn.execute("SELECT service, route, data FROM aiops_baselines"))
+        return {b.key: b for b in self.db.decode_rows("aiops_baselines", rows, Baseline.from_dict)}
 
     def save_baselines(self, baselines: Iterable[Baseline]) -> None:
         self.conn.executemany(
@@ -195,30 +196,32 @@ class AnalysisStore:
             [(i.id, i.status, i.severity, i.root_key[0], i.root_key[1], i.first_detected, i.last_detected,
               json.dumps(i.to_dict())) for i in incidents])
 
+    # Every read of incidents skips (and logs once) a stored incident that cannot be read.
+
     def incidents(self, status: str | None = None, limit: int = 100) -> list[Incident]:
         """Newest first; ``status`` one of active, acknowledged, resolved, or None for all."""
         if status is None:
-            cursor = self.conn.execute("SELECT data FROM aiops_incidents ORDER BY first_detected DESC LIMIT ?",
+            cursor = self.conn.execute("SELECT id, data FROM aiops_incidents ORDER BY first_detected DESC LIMIT ?",
                                        (limit,))
         else:
-            cursor = self.conn.execute("SELECT data FROM aiops_incidents WHERE status = ? "
+            cursor = self.conn.execute("SELECT id, data FROM aiops_incidents WHERE status = ? "
                                        "ORDER BY first_detected DESC LIMIT ?", (status, limit))
-        return [Incident.from_dict(json.loads(row[0])) for row in cursor]
+        return self.db.decode_rows("aiops_incidents", cursor, Incident.from_dict)
 
     def open_incidents(self) -> list[Incident]:
         cursor = self.conn.execute(
-            f"SELECT data FROM aiops_incidents WHERE status IN ({', '.join('?' * len(OPEN_STATUSES))}) "
+            f"SELECT id, data FROM aiops_incidents WHERE status IN ({', '.join('?' * len(OPEN_STATUSES))}) "
             "ORDER BY first_detected", OPEN_STATUSES)
-        return [Incident.from_dict(json.loads(row[0])) for row in cursor]
+        return self.db.decode_rows("aiops_incidents", cursor, Incident.from_dict)
 
     def incidents_with_root(self, key: SeriesKey, since_s: float) -> list[Incident]:
-        cursor = self.conn.execute("SELECT data FROM aiops_incidents WHERE root_service = ? AND root_route = ? "
+        cursor = self.conn.execute("SELECT id, data FROM aiops_incidents WHERE root_service = ? AND root_route = ? "
                                    "AND first_detected >= ? ORDER BY first_detected", (key[0], key[1], since_s))
-        return [Incident.from_dict(json.loads(row[0])) for row in cursor]
+        return self.db.decode_rows("aiops_incidents", cursor, Incident.from_dict)
 
     def incident(self, incident_id: str) -> Incident | None:
-        row = self.conn.execute("SELECT data FROM aiops_incidents WHERE id = ?", (incident_id,)).fetchone()
-        return Incident.from_dict(json.loads(row[0])) if row else None
+        row = self.conn.execute("SELECT id, data FROM aiops_incidents WHERE id = ?", (incident_id,)).fetchone()
+        return self.db.decode_row("aiops_incidents", row, Incident.from_dict)
 
 def new_owner_id() -> str:
     """A lease owner id unique to this process and extension instance."""

@@ -63,8 +63,9 @@ def _render(kind: str, facts: dict, source: str, audience: str | None = None) ->
 
 
 def _failed(kind: str) -> Response:
-    return json_error(500, f"could not write the {kind}", "an internal error was logged on the 'llm' logger; "
-                                                         "the incident itself is available at GET /aiops/incidents/<id>")
+    return json_error(500, f"could not write the {kind}",
+                      "an internal error was logged on the 'llm' logger; "
+                      "the incident itself is available at GET /aiops/incidents/<id>")
 
 
 def _answer(doc: Document, fmt: str, extra: dict) -> Response:
@@ -120,7 +121,8 @@ def make_blueprint() -> ApiBlueprint:
     def postmortems():
         fmt, source = _options()
         if (request.content_length or 0) > MAX_BODY_BYTES:
-            return json_error(413, "incident too large", f"the body must be at most {MAX_BODY_BYTES} bytes")
+            raise PayloadError("body", f"the body must be at most {MAX_BODY_BYTES} bytes", error="incident too large",
+                               status=413)
         body = json_body(what="an incident object (title, severity, duration_minutes, services_affected, timeline, "
                               "root_cause; optional fix_applied, data_points)")
         facts = user_incident_facts(body)

@@ -10,7 +10,7 @@ from flask import current_app, request
 from aiops.metrics.model import MAX_BATCH, parse_metric_batch
 from telemetry.errors import PayloadError
 from telemetry.timefmt import iso, parse_time_field
-from telemetry.web import ApiBlueprint, json_body, json_error, json_response
+from telemetry.web import ApiBlueprint, json_body, json_response
 
 #: Bytes of request body allowed per point of the batch cap (a point is ~150 bytes of JSON).
 _BYTES_PER_POINT = 2048
@@ -34,8 +34,8 @@ def make_blueprint(max_batch: int = MAX_BATCH) -> ApiBlueprint:
     @bp.post("/ingest")
     def ingest():
         if request.content_length is not None and request.content_length > max_batch * _BYTES_PER_POINT:
-            return json_error(413, "batch too large",
-                              f"at most {max_batch} points ({max_batch * _BYTES_PER_POINT} bytes) per request")
+            raise PayloadError("body", f"at most {max_batch} points ({max_batch * _BYTES_PER_POINT} bytes) per request",
+                               error="batch too large", status=413)
         payload = json_body(what='a list of {"timestamp", "service", "name", "value", "labels"} points, '
                                  'or {"metrics": [...]}')
         points = parse_metric_batch(payload, max_batch)

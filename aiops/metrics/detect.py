@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from aiops.metrics.model import MetricPoint
 from aiops.metrics.online import DetectorConfig, OnlineDetector
 from aiops.metrics.store import MetricStore
 from aiops.signals import Anomaly
+from telemetry.config import as_number, setting
 
 #: On the first pass over an existing store, judge at most this much history (seconds).
 FIRST_PASS_LOOKBACK_S = 3600.0
@@ -29,18 +30,29 @@ FIRST_PASS_LOOKBACK_S = 3600.0
 MAX_NEW_METRICS_PER_PASS = 200_000
 
 
+#: The online detector of pushed metrics, but for its threshold (``MetricDetectionConfig.threshold``):
+#: a shorter warm-up than the NAB-scored default, 200 points, and no seasonal excuse, since at most
+#: ``max_history_points`` of history never spans two days.
+_DETECTOR = DetectorConfig(history_points=2000, min_history_points=200, refractory_points=20, season_points=0)
+
+
 @dataclass(frozen=True)
 class MetricDetectionConfig:
-    """``history_s``: seconds of history before the new points (default 3600),
-    at most ``max_history_points`` of them (default 600, bounds a pass's cost);
-    ``detector``: the online detector's parameters, with a shorter warm-up
-    than the NAB-scored default: 200 points, and no seasonal excuse, since
-    at most ``max_history_points`` of history never spans two days)."""
+    """``history_s``: seconds of history before the new points (``AIOPS_METRIC_HISTORY_S``),
+    at most ``max_history_points`` of them (600, bounds a pass's cost); ``threshold``: the
+    online detector's (``AIOPS_METRIC_THRESHOLD``); ``detector``: the online detector's
+    parameters with that threshold."""
 
-    history_s: float = 3600.0
+    history_s: float = setting("AIOPS_METRIC_HISTORY_S", 3600.0, as_number(0.0, min_exclusive=True), "seconds",
+                               "History before the new points that a metric series is judged against.")
+    threshold: float = setting("AIOPS_METRIC_THRESHOLD", 4.0, as_number(0.0, min_exclusive=True),
+                               "surprise (-log10 p)",
+                               "Online detector threshold for pushed metrics (4 ≈ one in ten thousand).")
     max_history_points: int = 600  #: at most this many points before the new ones are replayed per pass
-    detector: DetectorConfig = DetectorConfig(history_points=2000, min_history_points=200, refractory_points=20,
-                                              threshold=4.0, season_points=0)
+    detector: DetectorConfig = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "detector", replace(_DETECTOR, threshold=self.threshold))
 
 
 def _stats(values: Sequence[float]) -> tuple[float, float]:

@@ -115,7 +115,8 @@ def parse_metric_batch(payload: Any, max_points: int = MAX_BATCH) -> list[Metric
         if type(raw) is dict and raw.keys() <= _KNOWN:
             ts, service, name, value = raw.get("timestamp"), raw.get("service"), raw.get("name"), raw.get("value")
             labels = raw.get("labels")
-            if (type(ts) in _NUMBER and MIN_EPOCH_S <= ts < MAX_EPOCH_S and type(value) in _NUMBER and value - value == 0
+            if (type(ts) in _NUMBER and MIN_EPOCH_S <= ts < MAX_EPOCH_S
+                    and type(value) in _NUMBER and value - value == 0
                     and type(service) is str and _clean_name(service) and type(name) is str and _clean_name(name)
                     and (labels is None or (type(labels) is dict and _clean_labels(labels)))):
                 append(MetricPoint(float(ts), service, name, float(value), dict(labels) if labels else {}))

@@ -94,7 +94,8 @@ class MetricStore:
         row = self.conn.execute("SELECT max(rowid) FROM aiops_metrics").fetchone()
         return row[0] or 0
 
-    def metric_series_rows(self, service: str, name: str, start_s: float, end_s: float) -> list[tuple[int, MetricPoint]]:
+    def metric_series_rows(self, service: str, name: str, start_s: float,
+                           end_s: float) -> list[tuple[int, MetricPoint]]:
         """(row id, point) of one series in [start_s, end_s], oldest first."""
         return [(rowid, MetricPoint(ts, service, name, value, json.loads(labels) if labels != "{}" else {}))
                 for rowid, ts, value, labels in self.conn.execute(

@@ -85,7 +85,8 @@ def make_blueprint() -> ApiBlueprint:
     def replay(incident_id: str):
         points = request.args.get("points", "1")
         if points not in ("0", "1"):
-            raise PayloadError("points", "points must be 1 (include the series) or 0", error=f"invalid points {points!r}")
+            raise PayloadError("points", "points must be 1 (include the series) or 0",
+                               error=f"invalid points {points!r}")
         result, error = compute(incident_id)
         if error is not None:
             return error

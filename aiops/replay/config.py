@@ -1,38 +1,49 @@
-"""AIOPS_REPLAY_* settings (read once by ``AIOps.init_app``; the CLI reads the environment)."""
+"""AIOPS_REPLAY_* settings (read once by ``AIOps.init_app``; the CLI reads the environment).
+
+Declared once: the store replay's own settings are ``ReplaySettings`` fields, the
+model's are ``ModelConfig`` fields (``aiops.replay.model``); ``REPLAY_CONFIG`` lists both.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from aiops.replay.core import ReplayConfig
-from aiops.replay.model import FORECASTERS, ModelConfig
-from telemetry.config import ConfigKey, as_number
+from aiops.replay.model import ModelConfig
+from telemetry.config import as_number, config_keys, from_settings, setting
 
 
-def _method(raw) -> str:
-    if not isinstance(raw, str) or raw.strip() not in FORECASTERS:
-        raise ValueError(f"must be one of: {', '.join(FORECASTERS)}")
-    return raw.strip()
+@dataclass(frozen=True)
+class ReplaySettings:
+    """What a replay from the store needs: its history, margin and grid, and the model's settings."""
+
+    history_s: float = setting(
+        "AIOPS_REPLAY_HISTORY_S", 3 * 86400.0, as_number(3600.0, 31 * 86400.0), "seconds",
+        "History before the replay window read from the store to train the models (3 days; spans are rolled up "
+        "per step an hour at a time).")
+    margin_s: float = setting(
+        "AIOPS_REPLAY_MARGIN_S", 1800.0, as_number(0.0, 86400.0), "seconds",
+        "Time replayed before and after a stored incident (CSV replays: half the incident, 15 min to 2 h).")
+    step_s: float = setting("AIOPS_REPLAY_STEP_S", 60.0, as_number(1.0, 3600.0), "seconds",
+                            "Grid step of store replays (CSV replays use the data's median spacing).")
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def replay_config(self, store: bool = True) -> ReplayConfig:
+        """The ReplayConfig of these settings (``store``: use the store's step and margin; else the
+        CSV replay's, from the data)."""
+        if store:
+            return ReplayConfig(step_s=self.step_s, margin_s=self.margin_s, model=self.model)
+        return ReplayConfig(model=self.model)
 
 
-REPLAY_CONFIG = (
-    ConfigKey("AIOPS_REPLAY_METHOD", "gradient_boosting", _method, "name",
-              "Expected-behaviour model: gradient_boosting, or the seasonal_quantile baseline."),
-    ConfigKey("AIOPS_REPLAY_HISTORY_S", 3 * 86400.0, as_number(3600.0, 31 * 86400.0), "seconds",
-              "History before the replay window that trains the expected-behaviour models (store replays)."),
-    ConfigKey("AIOPS_REPLAY_MARGIN_S", 1800.0, as_number(0.0, 86400.0), "seconds",
-              "Time replayed before and after an incident from the store."),
-    ConfigKey("AIOPS_REPLAY_STEP_S", 60.0, as_number(1.0, 3600.0), "seconds",
-              "Bucket of the replay's time grid for store replays (spans are rolled up per bucket)."),
-    ConfigKey("AIOPS_REPLAY_COVERAGE", 0.95, as_number(0.5, 0.999), "ratio",
-              "Nominal coverage of the expected band (0.95: 95 % of normal values fall inside)."),
-    ConfigKey("AIOPS_REPLAY_MIN_HISTORY_POINTS", 180, as_number(120, integer=True), "grid points",
-              "History a metric needs before it is modelled (180 = 3 h at 60 s steps)."),
-)
+#: Every AIOPS_REPLAY_* key: the model's, then the store replay's.
+REPLAY_CONFIG = (*config_keys(ModelConfig), *config_keys(ReplaySettings))
+
+
+def replay_settings(settings: dict) -> ReplaySettings:
+    """``ReplaySettings`` from ``read_config(app, REPLAY_CONFIG)`` (a key absent keeps its default)."""
+    return from_settings(ReplaySettings, settings, model=from_settings(ModelConfig, settings))
 
 
 def replay_config(settings: dict, store: bool = True) -> ReplayConfig:
     """The ReplayConfig of these settings (``store``: use the store's step and margin)."""
-    model = ModelConfig(coverage=settings["AIOPS_REPLAY_COVERAGE"], method=settings["AIOPS_REPLAY_METHOD"],
-                        min_history_points=int(settings["AIOPS_REPLAY_MIN_HISTORY_POINTS"]))
-    if store:
-        return ReplayConfig(step_s=settings["AIOPS_REPLAY_STEP_S"], margin_s=settings["AIOPS_REPLAY_MARGIN_S"],
-                            model=model)
-    return ReplayConfig(model=model)
+    return replay_settings(settings).replay_config(store)

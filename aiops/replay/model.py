@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from aiops.replay.data import InsufficientHistory
+from telemetry.config import as_number, setting
 from telemetry.extras import require
 
 #: Substrings that mark a metric as a driver (exogenous load).
@@ -47,23 +49,37 @@ _WARMUP_STEPS = 60
 _SPREAD_COLUMN = 12  # index of the seasonal IQR in ``features`` (before the drivers)
 
 
+def as_forecaster(raw) -> str:
+    """Parser of ``AIOPS_REPLAY_METHOD``: a name of :data:`FORECASTERS`."""
+    if not isinstance(raw, str) or raw.strip() not in FORECASTERS:
+        raise ValueError(f"must be one of: {', '.join(FORECASTERS)}")
+    return raw.strip()
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Settings of the replay model. ``coverage``: nominal band coverage (0.95);
     ``backtest_ratio``: held-out tail of history (0.2); ``min_history_points``:
     grid steps of history a metric needs (180 = 3 h at 1-minute steps);
     ``max_iter``/``learning_rate``: boosting rounds; ``seed``: horizon draws; ``method``: a name of
-    :data:`FORECASTERS` (``gradient_boosting``, or the ``seasonal_quantile`` peer baseline)."""
+    :data:`FORECASTERS` (``gradient_boosting``, or the ``seasonal_quantile`` peer baseline).
+    ``coverage``, ``min_history_points`` and ``method`` are config keys (``REPLAY_CONFIG``)."""
 
-    coverage: float = 0.95
+    coverage: float = setting("AIOPS_REPLAY_COVERAGE", 0.95, as_number(0.5, 0.999), "ratio",
+                              "Nominal coverage of the expected band (0.95: 95 % of normal values fall inside).")
     backtest_ratio: float = 0.2
-    min_history_points: int = 180
+    min_history_points: int = setting(
+        "AIOPS_REPLAY_MIN_HISTORY_POINTS", 180, as_number(120, integer=True), "grid points",
+        "History a metric needs before it is modelled (180 = 3 h at 60 s); fewer skips the metric, and a 422 "
+        "when no metric qualifies.")
     max_iter: int = 60
     learning_rate: float = 0.15
     max_leaf_nodes: int = 15
     drivers: tuple[str, ...] = DEFAULT_DRIVERS
     seed: int = 0
-    method: str = "gradient_boosting"
+    method: str = setting("AIOPS_REPLAY_METHOD", "gradient_boosting", as_forecaster, "name",
+                          "Expected-behaviour model: `gradient_boosting`, or the `seasonal_quantile` baseline (an "
+                          "unknown name is rejected with the valid ones).")
 
     def __post_init__(self):
         if self.method not in FORECASTERS:
@@ -191,6 +207,7 @@ def require_model() -> None:
 
 
 def _regressor(config: ModelConfig):
+    # at the call: heavy, only a replay fits a model; without it MissingExtra names flask-aiops[replay]
     ensemble = require("sklearn.ensemble", "replay", "the resilience replay")
     return ensemble.HistGradientBoostingRegressor(max_iter=config.max_iter, learning_rate=config.learning_rate,
                                          max_bins=255, max_leaf_nodes=config.max_leaf_nodes, min_samples_leaf=20,
@@ -198,14 +215,14 @@ def _regressor(config: ModelConfig):
 
 
 def _fit(config: ModelConfig, X: np.ndarray, y: np.ndarray):
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # comes with scikit-learn: at the call too
     # One thread: on a shared machine OpenMP's threads fight each other (10x slower measured on 2 cores).
     with threadpool_limits(limits=1, user_api="openmp"):
         return _regressor(config).fit(X, y)
 
 
 def _predict(model, X: np.ndarray) -> np.ndarray:
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # as in _fit
     with threadpool_limits(limits=1, user_api="openmp"):
         return model.predict(X)
 
@@ -259,7 +276,6 @@ def forecast(grid_s: np.ndarray, step_s: float, y: np.ndarray, cut_idx: int, dri
 
 
 def _check_history(hist: np.ndarray, step_s: float, config: ModelConfig) -> np.ndarray:
-    from aiops.replay.data import InsufficientHistory
     finite = np.isfinite(hist)
     n_hist = int(finite.sum())
     if n_hist < config.min_history_points:

@@ -27,6 +27,7 @@ def require_plots() -> None:
 
 def _figure(**kwargs):
     """A Figure on its own Agg canvas: no pyplot, so no global state shared between request threads."""
+    # at the call: matplotlib is heavy, and only a replay's PNGs need it (MissingExtra without it)
     require_plots()
     import matplotlib.dates as mdates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -79,7 +80,7 @@ def metric_png(result: ReplayResult, metric: MetricReplay) -> bytes:
 
 def timeline_png(result: ReplayResult) -> bytes:
     """The combined timeline across services as PNG bytes."""
-    import matplotlib
+    import matplotlib  # at the call, as in _figure
     services = list(dict.fromkeys([c.service for c in result.cascade] + [m.service for m in result.metrics]))
     fig, mdates = _figure(figsize=(9, 1.9 * len(services) + 0.6))
     axes = fig.subplots(len(services), 1, sharex=True, squeeze=False)

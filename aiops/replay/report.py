@@ -7,10 +7,11 @@ import os
 import re
 from typing import Callable
 
-from aiops.replay.config import replay_config
+from aiops.replay.config import replay_settings
 from aiops.replay.core import ReplayConfig, ReplayResult, run_replay
 from aiops.replay.data import IncidentMeta, ReplayInputError, load_incidents_csv, load_metrics_csv, merge_series
 from aiops.replay.narrative import replay_facts, write_narrative
+from aiops.replay.plots import metric_png, timeline_png
 from aiops.replay.source import load_from_store
 from aiops.store.database import Database
 from llm.features import write_feature
@@ -21,8 +22,9 @@ def replay_from_store(db: Database, incident: dict, settings: dict,
     """Replay a stored incident (``incident_record``'s answer) from the spans of ``db`` and the
     pushed metrics ``metric_points`` reads. Raises InsufficientHistory, or ValueError when
     nothing was stored around it."""
-    config = replay_config(settings)
-    meta, series = load_from_store(db, incident, settings["AIOPS_REPLAY_HISTORY_S"], config.margin_s,
+    replay = replay_settings(settings)
+    config = replay.replay_config()
+    meta, series = load_from_store(db, incident, replay.history_s, config.margin_s,
                                    config.step_s, metric_points)
     if not series:
         raise ValueError(f"incident {incident['id']} has no stored spans or pushed metrics for its routes "
@@ -75,7 +77,6 @@ def plot_name(service: str, metric: str) -> str:
 
 def write_outputs(result: ReplayResult, out_dir: str, llm=None) -> dict:
     """Write ``replay.json``, ``replay.md``, ``replay_timeline.png`` and one PNG per metric; returns the paths."""
-    from aiops.replay.plots import metric_png, timeline_png
     os.makedirs(out_dir, exist_ok=True)
     body = report(result, llm=llm)
     paths = {"json": os.path.join(out_dir, "replay.json"), "markdown": os.path.join(out_dir, "replay.md"),

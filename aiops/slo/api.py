@@ -48,7 +48,8 @@ def _no_service(name: str):
 
 
 def make_blueprint() -> ApiBlueprint:
-    bp = ApiBlueprint("aiops_slo", __name__, url_prefix="/aiops", api_key=lambda: current_app.extensions["aiops"].api_key)
+    bp = ApiBlueprint("aiops_slo", __name__, url_prefix="/aiops",
+                      api_key=lambda: current_app.extensions["aiops"].api_key)
 
     def route(rule: str, **views):
         """One URL rule, a view per method (GET=..., POST=...)."""
@@ -293,7 +294,8 @@ def make_blueprint() -> ApiBlueprint:
         status = request.args.get("status", "open")
         valid = ("open", "all") + ALERT_STATUSES
         if status not in valid:
-            return json_error(400, f"unknown status {status!r}", f"status must be one of: {', '.join(valid)}")
+            raise PayloadError("status", f"status must be one of: {', '.join(valid)}",
+                               error=f"unknown status {status!r}")
         limit = query_number("limit", 100, 0, 1000)
         engine = _engine()
         service = service or request.args.get("service")
@@ -309,7 +311,8 @@ def make_blueprint() -> ApiBlueprint:
         who = body.get("who") if isinstance(body, dict) and isinstance(body.get("who"), str) else None
         alert, error = _engine().acknowledge(alert_id, who[:200] if who else None)
         if alert is None:
-            return json_error(404, f"SLO alert {alert_id} not found", "list alert ids with GET /aiops/slo-alerts?status=all")
+            return json_error(404, f"SLO alert {alert_id} not found",
+                              "list alert ids with GET /aiops/slo-alerts?status=all")
         if error:
             return json_error(409, f"cannot acknowledge SLO alert {alert_id}", error, alert_status=alert["status"])
         return json_response(alert_json(alert))
@@ -330,8 +333,8 @@ def make_blueprint() -> ApiBlueprint:
         hours = query_number("hours", 24.0, 0.0, 24 * 35.0)
         bucket = query_number("bucket_minutes", 60.0, 0.0, 1440.0)
         if hours * 60.0 / bucket > 2000:
-            return json_error(400, "too many buckets", f"hours*60/bucket_minutes must be at most 2000, "
-                                                       f"got {hours * 60.0 / bucket:g}")
+            raise PayloadError("bucket_minutes", f"hours*60/bucket_minutes must be at most 2000, "
+                                                 f"got {hours * 60.0 / bucket:g}", error="too many buckets")
         return json_response(_engine().heatmap(hours, bucket))
 
     def summary_service(service: str):

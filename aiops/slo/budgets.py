@@ -227,7 +227,8 @@ def next_alert(current: dict | None, evaluations: Sequence[RuleEvaluation], now_
 def windows_needed_s(slo: SLODefinition) -> list[float]:
     """Every window (seconds) a snapshot of ``slo`` counts requests over."""
     rules = alert_rules(slo.window_s)
-    return sorted(set(REPORT_WINDOWS.values()) | {slo.window_s} | {r.long_s for r in rules} | {r.short_s for r in rules})
+    return sorted(set(REPORT_WINDOWS.values()) | {slo.window_s} | {r.long_s for r in rules}
+                  | {r.short_s for r in rules})
 
 
 def burn_snapshot(slo: SLODefinition, counts: Mapping[float, WindowCounts], now_s: float,
@@ -277,7 +278,8 @@ def forecast(points: Sequence[tuple[float, float, float]], now_s: float) -> dict
            "burn_rate_trend": "stable", "confidence_level": "low", "budget_remaining_ratio": None,
            "budget_slope_per_hour": None, "r_squared": None}
     if n == 0:
-        out["forecast_message"] = "No burn history yet: the forecast needs burn-rate snapshots (POST /aiops/burn/compute)."
+        out["forecast_message"] = ("No burn history yet: the forecast needs burn-rate snapshots "
+                                   "(POST /aiops/burn/compute).")
         return out
     remaining = pts[-1][1]
     out["budget_remaining_ratio"] = round(remaining, 6)

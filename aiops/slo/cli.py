@@ -44,7 +44,7 @@ def run_slo(args: argparse.Namespace) -> int:
     if not snaps:
         console.print("no burn rates computed yet: run with --compute (or let the app's analysis pass run)")
         return 0
-    from rich.table import Table
+    from rich.table import Table  # at the call: AIOps(app) registers the command without loading rich
     table = Table(title=f"{len(snaps)} SLOs of {engine.db.path}", title_justify="left")
     for column in ("service", "SLO", "target", "SLI", "budget left", "outage min left", "5m", "1h", "24h",
                    "composite", "risk", "computed"):

@@ -26,7 +26,8 @@ INDICATORS = ("availability", "latency", "error_rate")
 BUDGETING_METHODS = ("Occurrences",)
 TIERS = {1: "critical", 2: "important", 3: "standard"}
 #: Latency buckets (ms) kept per minute and exported as the request histogram;
-#: a latency SLO's ``threshold_ms`` must be one of them.
+#: a latency SLO's ``threshold_ms`` must be one of them. They are columns of the stored
+#: counts: a change needs a migration in ``aiops.slo.store.MIGRATIONS`` (a test checks it).
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 75, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 1500, 2000, 2500,
                       5000, 10000)
 

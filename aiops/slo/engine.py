@@ -60,13 +60,13 @@ def load_slo_file(path: str) -> tuple[list[dict], list[SLODefinition]]:
         raise ValueError(f"AIOPS_SLO_FILE cannot be read: {exc}") from None
     try:
         if path.endswith((".yaml", ".yml")):
-            import yaml
+            import yaml  # at the call: only SLO files in YAML need PyYAML
             doc = yaml.safe_load(text)
         else:
             doc = json.loads(text)
     except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError
-        raise ValueError(f"AIOPS_SLO_FILE {path} is not valid {'YAML' if path.endswith(('.yaml', '.yml')) else 'JSON'}: "
-                         f"{exc}") from None
+        kind = "YAML" if path.endswith((".yaml", ".yml")) else "JSON"
+        raise ValueError(f"AIOPS_SLO_FILE {path} is not valid {kind}: {exc}") from None
     try:
         return parse_definitions(doc)
     except PayloadError as exc:
@@ -175,7 +175,8 @@ class SLOEngine:
             if alert is None:
                 return None, "not found"
             if alert["status"] not in ("firing", "suppressed"):
-                return alert, f"alert {alert_id} is {alert['status']}; only a firing or suppressed alert can be acknowledged"
+                return alert, (f"alert {alert_id} is {alert['status']}; "
+                               "only a firing or suppressed alert can be acknowledged")
             alert.update(status="acknowledged", acknowledged_at=now_s, acknowledged_by=who)
             self.store.save_alert(alert, conn)
         if self.notify is not None:
@@ -230,7 +231,8 @@ class SLOEngine:
         now_s = time.time() if now_s is None else now_s
         snap = self.service_snapshot(service)
         risk = snap["risk_level"] if snap else "SAFE"
-        firing = [a for a in self.store.alerts(service=service, limit=1000) if a["status"] in ("firing", "acknowledged")]
+        firing = [a for a in self.store.alerts(service=service, limit=1000)
+                  if a["status"] in ("firing", "acknowledged")]
         incidents = self.open_incidents_of(service)
         override = self.store.active_override(service, now_s)
         decision = release_decision(risk, incidents, firing, override)

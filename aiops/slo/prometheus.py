@@ -78,7 +78,8 @@ class StoreCollector:
         remaining = GaugeMetricFamily("aiops_slo_error_budget_remaining_ratio",
                                       "Share of the SLO's error budget left over its window (negative: overspent).",
                                       labels=["service_name", "slo"])
-        risk = GaugeMetricFamily("aiops_slo_risk_level", "Risk level of the SLO: 0 SAFE, 1 OBSERVE, 2 DANGER, 3 FREEZE.",
+        risk = GaugeMetricFamily("aiops_slo_risk_level",
+                                 "Risk level of the SLO: 0 SAFE, 1 OBSERVE, 2 DANGER, 3 FREEZE.",
                                  labels=["service_name", "slo"])
         for snap in store.latest_snapshots():
             key = [snap["service_name"], snap["slo_name"]]

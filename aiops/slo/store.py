@@ -28,12 +28,15 @@ import sqlite3
 import time
 from typing import Iterable
 
+from aiops.records import from_known, json_object
 from aiops.slo.budgets import WindowCounts
 from aiops.slo.definitions import LATENCY_BUCKETS_MS, SLODefinition, Service
 from aiops.store.database import Database, open_database
 from telemetry.schema import Migration, SchemaError
 
 ALL_ROUTES = "*"
+#: The tables with one column per latency bucket.
+COUNT_TABLES = ("aiops_slo_minutes", "aiops_slo_hours", "aiops_request_totals")
 #: The latency buckets (ms) the version-1 tables were created with. Frozen: the tables'
 #: columns are these, whatever ``LATENCY_BUCKETS_MS`` says later; a change of buckets
 #: needs a migration that adds (or folds) columns, and ``SLOStore`` refuses to start
@@ -139,11 +142,7 @@ class SLOStore:
     def __init__(self, db: Database | str):
         self.db = open_database(db)
         self.db.migrate("aiops.slo", MIGRATIONS)
-        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(aiops_slo_minutes)")}
-        missing = [c for c in _BUCKET_COLS if c not in columns]
-        if missing:
-            raise SchemaError(f"aiops.slo: the counts have no column for latency bucket(s) {', '.join(missing)}: "
-                              "LATENCY_BUCKETS_MS changed without a migration that adds them")
+        self._check_bucket_columns()
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -151,6 +150,29 @@ class SLOStore:
 
     def transaction(self):
         return self.db.transaction()
+
+    def bucket_columns(self, table: str) -> list[str]:
+        """The latency bucket columns (``le_<ms>``) of one of ``COUNT_TABLES``, in table order."""
+        return [row[1] for row in self.conn.execute(f"PRAGMA table_info({table})") if row[1].startswith("le_")]
+
+    def _check_bucket_columns(self) -> None:
+        """``SchemaError`` unless every count table has one column per ``LATENCY_BUCKETS_MS`` bucket, in its
+        order (the counts are inserted by position)."""
+        wanted = [f"le_{b}" for b in LATENCY_BUCKETS_MS]
+        problems = []
+        for table in COUNT_TABLES:
+            have = self.bucket_columns(table)
+            missing = [c for c in wanted if c not in have]
+            extra = [c for c in have if c not in wanted]
+            if missing:
+                problems.append(f"{table} has no column for latency bucket(s) {', '.join(missing)}")
+            if extra:
+                problems.append(f"{table} has column(s) {', '.join(extra)} for bucket(s) not in LATENCY_BUCKETS_MS")
+            if not missing and not extra and have != wanted:
+                problems.append(f"{table} has the bucket columns in another order ({', '.join(have)})")
+        if problems:
+            raise SchemaError(f"aiops.slo: {'; '.join(problems)}: LATENCY_BUCKETS_MS changed without a migration "
+                              "of the count tables (add one to aiops.slo.store.MIGRATIONS)")
 
     # -- request counts --------------------------------------------------------------
 
@@ -242,7 +264,8 @@ class SLOStore:
         return Service(*row) if row else None
 
     def service_exists(self, name: str, conn: sqlite3.Connection | None = None) -> bool:
-        return (conn or self.conn).execute("SELECT 1 FROM aiops_services WHERE name = ?", (name,)).fetchone() is not None
+        row = (conn or self.conn).execute("SELECT 1 FROM aiops_services WHERE name = ?", (name,)).fetchone()
+        return row is not None
 
     def upsert_service(self, fields: dict, now_s: float, conn: sqlite3.Connection | None = None) -> None:
         """Create or update (only the given fields of) a service."""
@@ -277,26 +300,27 @@ class SLOStore:
 
     # -- SLOs ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _slo(row) -> SLODefinition:
-        data = json.loads(row[1])
-        data["id"] = row[0]
-        return SLODefinition(**data)
+    # Stored JSON is read tolerantly (``Database.decode_rows``): a row that cannot be read is skipped
+    # and logged once, never failing a compute or a listing.
+
+    def _slo(self, row) -> SLODefinition | None:
+        if row is None:
+            return None
+        return self.db.decode_row("aiops_slos", row, lambda data: from_known(SLODefinition, data, id=row[0]))
 
     def slos(self, service: str | None = None) -> list[SLODefinition]:
         if service is None:
             cursor = self.conn.execute("SELECT id, data FROM aiops_slos ORDER BY service, id")
         else:
             cursor = self.conn.execute("SELECT id, data FROM aiops_slos WHERE service = ? ORDER BY id", (service,))
-        return [self._slo(r) for r in cursor]
+        return [slo for slo in map(self._slo, cursor) if slo is not None]
 
     def slo(self, slo_id: int) -> SLODefinition | None:
-        row = self.conn.execute("SELECT id, data FROM aiops_slos WHERE id = ?", (slo_id,)).fetchone()
-        return self._slo(row) if row else None
+        return self._slo(self.conn.execute("SELECT id, data FROM aiops_slos WHERE id = ?", (slo_id,)).fetchone())
 
     def slo_by_name(self, name: str, conn=None) -> SLODefinition | None:
-        row = (conn or self.conn).execute("SELECT id, data FROM aiops_slos WHERE name = ?", (name,)).fetchone()
-        return self._slo(row) if row else None
+        return self._slo((conn or self.conn).execute("SELECT id, data FROM aiops_slos WHERE name = ?",
+                                                     (name,)).fetchone())
 
     def save_slo(self, slo: SLODefinition, now_s: float, conn: sqlite3.Connection) -> SLODefinition:
         """Insert (``slo.id`` None) or replace; the service is created when unknown. In a transaction."""
@@ -349,17 +373,17 @@ class SLOStore:
 
     def latest_snapshots(self, service: str | None = None) -> list[dict]:
         if service is None:
-            cursor = self.conn.execute("SELECT data FROM aiops_slo_latest ORDER BY service, slo_id")
+            cursor = self.conn.execute("SELECT slo_id, data FROM aiops_slo_latest ORDER BY service, slo_id")
         else:
-            cursor = self.conn.execute("SELECT data FROM aiops_slo_latest WHERE service = ? ORDER BY slo_id",
+            cursor = self.conn.execute("SELECT slo_id, data FROM aiops_slo_latest WHERE service = ? ORDER BY slo_id",
                                        (service,))
-        return [json.loads(r[0]) for r in cursor]
+        return self.db.decode_rows("aiops_slo_latest", cursor, _snapshot)
 
     def burn_history(self, service: str, since_s: float, limit: int) -> list[dict]:
         """Snapshots of ``service`` since ``since_s``, newest first."""
-        cursor = self.conn.execute("SELECT data FROM aiops_burn_history WHERE service = ? AND at >= ? "
+        cursor = self.conn.execute("SELECT id, data FROM aiops_burn_history WHERE service = ? AND at >= ? "
                                    "ORDER BY at DESC LIMIT ?", (service, since_s, limit))
-        return [json.loads(r[0]) for r in cursor]
+        return self.db.decode_rows("aiops_burn_history", cursor, _snapshot)
 
     def forecast_points(self, slo_id: int, since_s: float) -> list[tuple[float, float, float]]:
         return list(self.conn.execute("SELECT at, remaining, composite FROM aiops_burn_history "
@@ -372,9 +396,9 @@ class SLOStore:
     # -- SLO alerts --------------------------------------------------------------------------
 
     def latest_alert(self, slo_id: int, conn=None) -> dict | None:
-        row = (conn or self.conn).execute("SELECT data FROM aiops_slo_alerts WHERE slo_id = ? "
+        row = (conn or self.conn).execute("SELECT id, data FROM aiops_slo_alerts WHERE slo_id = ? "
                                           "ORDER BY fired_at DESC LIMIT 1", (slo_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return self.db.decode_row("aiops_slo_alerts", row, _alert)
 
     def next_alert_id(self, now_s: float, conn) -> str:
         row = conn.execute("SELECT value FROM aiops_state WHERE name = 'slo_alert_seq'").fetchone()
@@ -399,13 +423,14 @@ class SLOStore:
         if service is not None:
             where.append("service = ?")
             params.append(service)
-        sql = "SELECT data FROM aiops_slo_alerts" + (" WHERE " + " AND ".join(where) if where else "")
-        return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY fired_at DESC LIMIT ?",
-                                                            (*params, limit))]
+        sql = "SELECT id, data FROM aiops_slo_alerts" + (" WHERE " + " AND ".join(where) if where else "")
+        return self.db.decode_rows("aiops_slo_alerts", self.conn.execute(sql + " ORDER BY fired_at DESC LIMIT ?",
+                                                                         (*params, limit)), _alert)
 
     def alert(self, alert_id: str, conn=None) -> dict | None:
-        row = (conn or self.conn).execute("SELECT data FROM aiops_slo_alerts WHERE id = ?", (alert_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        row = (conn or self.conn).execute("SELECT id, data FROM aiops_slo_alerts WHERE id = ?",
+                                          (alert_id,)).fetchone()
+        return self.db.decode_row("aiops_slo_alerts", row, _alert)
 
     # -- release gate -------------------------------------------------------------------------
 
@@ -418,13 +443,17 @@ class SLOStore:
         """The newest audit entry of ``kind`` for ``service`` (None when there is none)."""
         row = self.conn.execute("SELECT id, at, kind, decision, data FROM aiops_release_audit WHERE service = ? "
                                 "AND kind = ? ORDER BY at DESC, id DESC LIMIT 1", (service, kind)).fetchone()
-        return None if row is None else {"id": row[0], "at": row[1], "kind": row[2], "decision": row[3],
-                                         "data": json.loads(row[4])}
+        return None if row is None else self._audit_entry(row)
 
     def audit_trail(self, service: str, limit: int) -> list[dict]:
         cursor = self.conn.execute("SELECT id, at, kind, decision, data FROM aiops_release_audit WHERE service = ? "
                                    "ORDER BY at DESC, id DESC LIMIT ?", (service, limit))
-        return [{"id": r[0], "at": r[1], "kind": r[2], "decision": r[3], "data": json.loads(r[4])} for r in cursor]
+        return [self._audit_entry(r) for r in cursor]
+
+    def _audit_entry(self, row) -> dict:
+        """An audit entry; its ``data`` is ``{}`` when the stored JSON cannot be read (the entry stays)."""
+        data = self.db.decode_row("aiops_release_audit", (row[0], row[4]), lambda d: json_object(d, what="audit"))
+        return {"id": row[0], "at": row[1], "kind": row[2], "decision": row[3], "data": data or {}}
 
     def add_override(self, service: str, who: str, reason: str, expires_at: float, now_s: float, conn) -> int:
         return conn.execute("INSERT INTO aiops_release_overrides (service, created_at, expires_at, who, reason) "
@@ -458,7 +487,8 @@ class SLOStore:
                                 "GROUP BY service", (idle_before_s,)).fetchall()
             for service, written, dropped, errors, _ in dead:
                 conn.execute("INSERT INTO aiops_process_stats VALUES (?, ?, ?, ?, ?, 0, 0) ON CONFLICT(process) "
-                             "DO UPDATE SET written = written + excluded.written, dropped = dropped + excluded.dropped, "
+                             "DO UPDATE SET written = written + excluded.written, "
+                             "dropped = dropped + excluded.dropped, "
                              "write_errors = write_errors + excluded.write_errors",
                              (f"retired:{service}", service, written, dropped, errors))
             conn.execute("DELETE FROM aiops_process_stats WHERE updated_at < ? AND process NOT LIKE 'retired:%'",
@@ -482,3 +512,14 @@ class SLOStore:
 
 
 _PROCESS_START = time.time()
+#: The fields every reader of a stored SLO snapshot or SLO alert relies on (a row without them is skipped).
+SNAPSHOT_FIELDS = ("slo_id", "service_name", "at")
+ALERT_FIELDS = ("id", "slo_id", "slo_name", "service", "status", "severity", "rule", "long_burn_rate", "reason")
+
+
+def _snapshot(data) -> dict:
+    return json_object(data, *SNAPSHOT_FIELDS, what="SLO snapshot")
+
+
+def _alert(data) -> dict:
+    return json_object(data, *ALERT_FIELDS, what="SLO alert")

@@ -1,5 +1,7 @@
 """What every aiops store shares: one database file, a connection per thread, short
-exclusive transactions, the key-value state table and the components' migrations.
+exclusive transactions, the key-value state table, the components' migrations, and
+stored JSON read tolerantly (``Database.decode_rows``: a record that cannot be read is
+skipped and logged once, never failing a pass).
 
 Each feature keeps its own tables in its own store module (``aiops/<feature>/store.py``),
 built over one ``Database``: the feature's SQL lives there and nowhere else.
@@ -7,13 +9,20 @@ The file is the span store's (``AIOPS_DB_PATH``, default ``TELEMETRY_DB_PATH``).
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sqlite3
 import threading
-from typing import Sequence
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
-from telemetry.schema import Migration, SQLITE, migrate
+from telemetry.schema import Backend, Migration, SQLITE, migrate
 from telemetry.store import connect
+
+log = logging.getLogger("aiops")
+T = TypeVar("T")
+#: What a decoder raises on a stored record it cannot read (``aiops.records.from_known`` raises ValueError).
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
 
 #: The state table every feature keeps progress marks and id sequences in.
 STATE_MIGRATIONS = (
@@ -33,6 +42,7 @@ class Database:
         self.path = os.path.abspath(os.fspath(path))
         self.timeout_s = timeout_s
         self._local = threading.local()
+        self._skipped: set[tuple[str, str]] = set()
         self.migrate("aiops.state", STATE_MIGRATIONS)
 
     @property
@@ -52,11 +62,39 @@ class Database:
 
     def transaction(self) -> "Transaction":
         """``with db.transaction() as conn``: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error."""
-        return Transaction(self.conn)
+        return Transaction(self.conn, self.backend)
 
     def migrate(self, component: str, migrations: Sequence[Migration]) -> int:
         """Bring ``component``'s tables to their last version (see ``telemetry.schema``)."""
         return migrate(self.conn, component, migrations, self.backend)
+
+    # -- stored JSON, read tolerantly ----------------------------------------------
+
+    def decode_rows(self, table: str, rows: Iterable[tuple[Any, str]], decode: Callable[[Any], T]) -> list[T]:
+        """``decode(json.loads(text))`` of each ``(key, text)`` row of ``table``, in order. A row whose JSON
+        is unreadable, or that ``decode`` refuses (``UNREADABLE``: a missing required field, a value of the
+        wrong shape), is skipped and logged once per table and key on the ``aiops`` logger: one bad record
+        never stops a pass or a listing."""
+        out = []
+        for key, text in rows:
+            try:
+                out.append(decode(json.loads(text)))
+            except UNREADABLE as exc:
+                self._skip(table, key, exc)
+        return out
+
+    def decode_row(self, table: str, row: tuple[Any, str] | None, decode: Callable[[Any], T]) -> T | None:
+        """``decode_rows`` of one row (``None`` when there is none, or it cannot be read)."""
+        found = self.decode_rows(table, [row] if row is not None else [], decode)
+        return found[0] if found else None
+
+    def _skip(self, table: str, key: Any, exc: Exception) -> None:
+        mark = (table, str(key))
+        if mark in self._skipped:
+            return
+        self._skipped.add(mark)
+        log.warning("aiops: skipped the stored row %s of %s in %s: it cannot be read (%s: %s)",
+                    mark[1], table, self.path, type(exc).__name__, exc)
 
     # -- state -------------------------------------------------------------------
 
@@ -87,17 +125,20 @@ class Database:
 
 
 class Transaction:
-    """``with db.transaction() as conn``: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error."""
+    """``with db.transaction() as conn``: the backend's exclusive begin (SQLite: BEGIN IMMEDIATE) ...
+    COMMIT, ROLLBACK on error."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, backend: Backend = SQLITE):
         self.conn = conn
+        self.backend = backend
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        for statement in self.backend.begin_exclusive:
+            self.conn.execute(statement)
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        self.conn.execute(self.backend.commit if exc_type is None else self.backend.rollback)
 
 
 def open_span_store(path: str) -> Database:
@@ -116,6 +157,24 @@ def open_span_store(path: str) -> Database:
     if not has_spans:
         raise ValueError(f"{path} has no spans table: is it the TELEMETRY_DB_PATH of an app with Telemetry?")
     return Database(path)
+
+
+def recorded_versions(path: str) -> dict[str, int]:
+    """Every component's schema version recorded in the SQLite file at ``path`` (empty when none is),
+    read-only: nothing is created or migrated. ``ValueError`` saying why when ``path`` is missing or
+    not SQLite."""
+    if not os.path.isfile(path):
+        raise ValueError(f"no database at {path}: pass --db FILE (the TELEMETRY_DB_PATH of your app)")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            if conn.execute(SQLITE.table_exists, ("schema_versions",)).fetchone() is None:
+                return {}
+            return dict(conn.execute("SELECT component, version FROM schema_versions ORDER BY component"))
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"{path} is not a SQLite database: {exc}") from None
 
 
 def open_database(path_or_db: "Database | str | os.PathLike", timeout_s: float = 10.0) -> Database:

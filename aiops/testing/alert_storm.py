@@ -17,6 +17,7 @@ on the same service or namespace.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 
 from aiops.triage.intake import Alert
@@ -99,7 +100,6 @@ def storm(seed: int = 0, episodes: int = 60, duration_s: float = 6 * 3600.0, t0:
 
 def pair_scores(predicted: list, truth: list) -> dict:
     """Pairwise precision/recall/F1 of a grouping against the ground truth (over all notification pairs)."""
-    from collections import Counter
 
     def pairs(counter):
         return sum(n * (n - 1) // 2 for n in counter.values())

@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass, field
 
 from aiops.signals import SeriesKey
+from telemetry.store import SPAN_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,6 @@ def generate(routes: dict[SeriesKey, RouteSpec], entry_rates: dict[SeriesKey, fl
 
 def as_row(span: dict) -> tuple:
     """A span dict as the span store's tuple (``SPAN_COLUMNS`` order)."""
-    from telemetry.store import SPAN_COLUMNS
     return tuple(span[c] for c in SPAN_COLUMNS)
 
 

@@ -48,7 +48,8 @@ def make_blueprint() -> ApiBlueprint:
         status = request.args.get("status", "firing")
         valid = ("firing", "resolved", "expired", "all")
         if status not in valid:
-            raise PayloadError("status", f"status must be one of: {', '.join(valid)}", error=f"unknown status {status!r}")
+            raise PayloadError("status", f"status must be one of: {', '.join(valid)}",
+                               error=f"unknown status {status!r}")
         limit = _limit()
         found = _state().store.alerts(None if status == "all" else status, request.args.get("group"), limit)
         return json_response({"status": status, "alert_count": len(found), "alerts": [r.to_json() for r in found]})
@@ -68,7 +69,8 @@ def make_blueprint() -> ApiBlueprint:
         status = request.args.get("status", "open")
         valid = ("open", "resolved", "all")
         if status not in valid:
-            raise PayloadError("status", f"status must be one of: {', '.join(valid)}", error=f"unknown status {status!r}")
+            raise PayloadError("status", f"status must be one of: {', '.join(valid)}",
+                               error=f"unknown status {status!r}")
         limit = _limit()
         found = _state().store.groups(None if status == "all" else status, limit)
         return json_response({"status": status, "group_count": len(found), "groups": [

@@ -212,6 +212,12 @@ def get_classifier(name: str):
         raise ValueError(f"unknown alert classifier {name!r}; valid: {', '.join(sorted(CLASSIFIERS))}") from None
 
 
+def as_classifier(raw) -> str:
+    """Parser of ``AIOPS_ALERT_CLASSIFIER``: a name of ``CLASSIFIERS``."""
+    get_classifier(str(raw))
+    return str(raw)
+
+
 def validate_refinement(data) -> dict:
     """Check a refinement against ``CLASSIFICATION_SCHEMA``; raises ValueError naming the field."""
     if not isinstance(data, dict):

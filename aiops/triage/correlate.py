@@ -24,15 +24,24 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from aiops.triage.classify import CO_OCCURRENCES, ClassifyContext, PRIORITIES, USERS_AFFECTED, classify
+from aiops.triage.classify import CO_OCCURRENCES, ClassifyContext, PRIORITIES, USERS_AFFECTED, as_classifier, classify
 from aiops.triage.intake import Alert
 from aiops.triage.records import AlertGroup, AlertRecord
+from telemetry.config import as_number, setting
 
 @dataclass
 class TriageConfig:
-    dedup_window_s: float = 300.0
-    correlation_window_s: float = 300.0
-    classifier: str = "rules"
+    """The dedup and correlation windows and the classifier; each field is its config key."""
+
+    dedup_window_s: float = setting(
+        "AIOPS_ALERT_DEDUP_WINDOW_S", 300.0, as_number(0.0, min_exclusive=True), "seconds",
+        "The same alert repeating within this long of its last sighting is counted, not stored again.")
+    correlation_window_s: float = setting(
+        "AIOPS_ALERT_CORRELATION_WINDOW_S", 300.0, as_number(0.0, min_exclusive=True), "seconds",
+        "A related alert joins a group when it fires within this long of the group's first alert.")
+    classifier: str = setting(
+        "AIOPS_ALERT_CLASSIFIER", "rules", as_classifier, "name",
+        "`rules` (status, severity, patterns, tier, burn rate) or `severity` (the severity label only).")
 
 
 def service_edges(graph) -> set[tuple[str, str]]:

@@ -148,7 +148,7 @@ class RoutingTable:
         try:
             if path.endswith((".yml", ".yaml")):
                 try:
-                    import yaml
+                    import yaml  # at the call: only a routing table in YAML needs PyYAML
                 except ImportError:
                     raise ValueError(f"{path}: a YAML routing table needs PyYAML (pip install pyyaml); "
                                      "or write it as JSON") from None

@@ -11,8 +11,7 @@ from __future__ import annotations
 from aiops.registry import Context, Feature
 from aiops.triage import api
 from aiops.triage.classify import CLASSIFICATION_SCHEMA, ClassifyContext
-from aiops.triage.config import TRIAGE_CONFIG
-from aiops.triage.correlate import TriageConfig
+from aiops.triage.config import TRIAGE_CONFIG, triage_config
 from aiops.triage.enrich import RoutingTable, RunbookIndex, write_brief
 from aiops.triage.pipeline import TriageState
 from aiops.triage.store import TriageStore
@@ -23,8 +22,7 @@ def build(ctx: Context) -> TriageState:
     settings = ctx.settings
     state = TriageState(
         settings=settings, store=TriageStore(ctx.db),
-        config=TriageConfig(settings["AIOPS_ALERT_DEDUP_WINDOW_S"], settings["AIOPS_ALERT_CORRELATION_WINDOW_S"],
-                            settings["AIOPS_ALERT_CLASSIFIER"]),
+        config=triage_config(settings),
         classify_ctx=ClassifyContext(tiers=settings["AIOPS_SERVICE_TIERS"]),
         routing=RoutingTable.from_file(settings["AIOPS_ALERT_ROUTING_FILE"]),
         runbooks=RunbookIndex.from_folder(settings["AIOPS_RUNBOOKS_DIR"]),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from aiops.records import json_object
 from aiops.store.database import Database, open_database
 from aiops.triage.records import AlertGroup, AlertRecord
 from telemetry.schema import Migration
@@ -55,8 +56,9 @@ class TriageStore:
 
     def open_state(self, since_s: float = 0.0) -> tuple[list[AlertRecord], list[AlertGroup]]:
         """Firing alerts and open groups seen since ``since_s``, and every alert of those groups."""
-        groups = [AlertGroup.from_dict(json.loads(d)) for (d,) in self.conn.execute(
-            "SELECT data FROM aiops_alert_groups WHERE status = 'open' AND last_at >= ?", (since_s,))]
+        groups = self.db.decode_rows("aiops_alert_groups", self.conn.execute(
+            "SELECT id, data FROM aiops_alert_groups WHERE status = 'open' AND last_at >= ?", (since_s,)),
+            AlertGroup.from_dict)
         rows = {i: d for i, d in self.conn.execute(
             "SELECT id, data FROM aiops_alerts WHERE status = 'firing' AND last_seen >= ?", (since_s,))}
         ids = [g.id for g in groups]
@@ -64,7 +66,7 @@ class TriageStore:
             chunk = ids[i:i + 500]
             rows.update(self.conn.execute(f"SELECT id, data FROM aiops_alerts WHERE group_id IN "
                                           f"({', '.join('?' * len(chunk))})", chunk))
-        return [AlertRecord.from_dict(json.loads(d)) for d in rows.values()], groups
+        return self.db.decode_rows("aiops_alerts", rows.items(), AlertRecord.from_dict), groups
 
     def save(self, records, groups) -> None:
         self.conn.executemany(
@@ -88,41 +90,45 @@ class TriageStore:
         if group_id is not None:
             where.append("group_id = ?")
             params.append(group_id)
-        sql = "SELECT data FROM aiops_alerts" + (f" WHERE {' AND '.join(where)}" if where else "")
+        sql = "SELECT id, data FROM aiops_alerts" + (f" WHERE {' AND '.join(where)}" if where else "")
         rows = self.conn.execute(sql + " ORDER BY last_seen DESC, id DESC LIMIT ?", (*params, limit))
-        return [AlertRecord.from_dict(json.loads(d)) for (d,) in rows]
+        return self.db.decode_rows("aiops_alerts", rows, AlertRecord.from_dict)
 
     def groups(self, status: str | None = None, limit: int = 100) -> list[AlertGroup]:
         """Newest first."""
         if status is None:
-            rows = self.conn.execute("SELECT data FROM aiops_alert_groups ORDER BY last_at DESC LIMIT ?", (limit,))
+            rows = self.conn.execute("SELECT id, data FROM aiops_alert_groups ORDER BY last_at DESC LIMIT ?",
+                                     (limit,))
         else:
-            rows = self.conn.execute("SELECT data FROM aiops_alert_groups WHERE status = ? "
+            rows = self.conn.execute("SELECT id, data FROM aiops_alert_groups WHERE status = ? "
                                      "ORDER BY last_at DESC LIMIT ?", (status, limit))
-        return [AlertGroup.from_dict(json.loads(d)) for (d,) in rows]
+        return self.db.decode_rows("aiops_alert_groups", rows, AlertGroup.from_dict)
 
     def group(self, group_id: str) -> AlertGroup | None:
-        row = self.conn.execute("SELECT data FROM aiops_alert_groups WHERE id = ?", (group_id,)).fetchone()
-        return AlertGroup.from_dict(json.loads(row[0])) if row else None
+        row = self.conn.execute("SELECT id, data FROM aiops_alert_groups WHERE id = ?", (group_id,)).fetchone()
+        return self.db.decode_row("aiops_alert_groups", row, AlertGroup.from_dict)
 
     def open_groups_of(self, service: str) -> list[AlertGroup]:
         return [g for g in self.groups("open", 1000) if service in g.services]
 
     def stats(self, since_s: float) -> dict:
-        """Counts over alerts received since ``since_s``: notifications, records, groups, triage times."""
+        """Counts over alerts received since ``since_s``: notifications, records, groups, triage times
+        (a stored alert whose JSON is unreadable is left out of the figures read from it)."""
+        readable = "received_at >= ? AND json_valid(data)"
         received, records = self.conn.execute(
             "SELECT coalesce(sum(json_extract(data, '$.count')), 0), count(*) FROM aiops_alerts "
-            "WHERE received_at >= ?", (since_s,)).fetchone()
+            f"WHERE {readable}", (since_s,)).fetchone()
         groups = self.conn.execute("SELECT count(DISTINCT group_id) FROM aiops_alerts WHERE received_at >= ? "
                                    "AND group_id IS NOT NULL", (since_s,)).fetchone()[0]
         by_priority = dict(self.conn.execute(
             "SELECT g.priority, count(*) FROM aiops_alert_groups g WHERE g.id IN "
             "(SELECT DISTINCT group_id FROM aiops_alerts WHERE received_at >= ?) GROUP BY g.priority", (since_s,)))
         triage_ms = sorted(r[0] for r in self.conn.execute(
-            "SELECT json_extract(data, '$.triage_ms') FROM aiops_alerts WHERE received_at >= ?", (since_s,)))
+            f"SELECT json_extract(data, '$.triage_ms') FROM aiops_alerts WHERE {readable} "
+            "AND json_extract(data, '$.triage_ms') IS NOT NULL", (since_s,)))
         sources = dict(self.conn.execute(
             "SELECT json_extract(data, '$.source'), sum(json_extract(data, '$.count')) FROM aiops_alerts "
-            "WHERE received_at >= ? GROUP BY 1", (since_s,)))
+            f"WHERE {readable} GROUP BY 1", (since_s,)))
         return {"received": int(received), "records": records, "groups": groups, "by_priority": by_priority,
                 "triage_ms": triage_ms, "sources": sources}
 
@@ -138,9 +144,13 @@ class TriageStore:
     def deploys(self, since_s: float, service: str | None = None, limit: int = 1000) -> list[dict]:
         """Newest first."""
         if service is None:
-            rows = self.conn.execute("SELECT data FROM aiops_deployments WHERE deployed_at >= ? "
+            rows = self.conn.execute("SELECT id, data FROM aiops_deployments WHERE deployed_at >= ? "
                                      "ORDER BY deployed_at DESC LIMIT ?", (since_s, limit))
         else:
-            rows = self.conn.execute("SELECT data FROM aiops_deployments WHERE deployed_at >= ? AND service = ? "
+            rows = self.conn.execute("SELECT id, data FROM aiops_deployments WHERE deployed_at >= ? AND service = ? "
                                      "ORDER BY deployed_at DESC LIMIT ?", (since_s, service, limit))
-        return [json.loads(d) for (d,) in rows]
+        return self.db.decode_rows("aiops_deployments", rows, _deploy)
+
+
+def _deploy(data) -> dict:
+    return json_object(data, "id", "service", "deployed_at", what="deployment")

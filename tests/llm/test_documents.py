@@ -10,7 +10,8 @@ from llm.facts import (
     InvalidIncident, customer_facts, incident_facts, internal_terms, leaked_terms, user_incident_facts,
 )
 from llm.writers import POSTMORTEM_SECTIONS, action_items, brief, comms, narrative, postmortem
-from tests.llm.conftest import reply
+from tests.chat_server import reply
+from tests.helpers import USER_INCIDENT
 
 SCENARIOS = ["payment_errors", "payment_latency", "inventory_timeout"]
 
@@ -90,8 +91,10 @@ def test_brief_is_phone_sized_in_the_product_form(body):
     lines = text.strip().splitlines()
     assert lines[0].startswith(f"{facts['priority']} — {body['root_cause']['endpoint']}")
     assert len(lines) <= 7 and len(text) <= 700
-    assert [line.split(":")[0] for line in lines[1:]][:2] == ["Impact", f"Cause ({body['root_cause']['confidence']:.0%} sure)"]
-    assert any(line.startswith("Runbook: ") for line in lines) and any(line.startswith("Suggested fix: ") for line in lines)
+    confidence = body["root_cause"]["confidence"]
+    assert [line.split(":")[0] for line in lines[1:]][:2] == ["Impact", f"Cause ({confidence:.0%} sure)"]
+    assert any(line.startswith("Runbook: ") for line in lines)
+    assert any(line.startswith("Suggested fix: ") for line in lines)
     assert f"{body['trace_correlation']['total_traces']} traces" in text
     assert lines[-1] == f"Trace: {body['trace_correlation']['sample_traces'][0]['trace_id']}"
 
@@ -135,7 +138,8 @@ def test_customer_comms_reveal_no_internal_detail(scenario_runs):
         {"type": "psycopg2.OperationalError", "count": 40,
          "message": "could not connect to server db-primary.prod.internal (10.0.3.17) port 5432"},
         {"type": "requests.exceptions.ReadTimeout", "count": 12,
-         "message": "GET https://payments.acme-internal.net/v2/charge timed out; trace 0af7651916cd43dd8448eb211c80319c"},
+         "message": "GET https://payments.acme-internal.net/v2/charge timed out; "
+                    "trace 0af7651916cd43dd8448eb211c80319c"},
     ]
     body["anomalies"][0]["sample_errors"] = leaky
     facts = incident_facts(body)
@@ -207,23 +211,6 @@ def test_template_documents_without_a_model_are_deterministic(scenario_runs):
 
 
 # -- a user's own incident --------------------------------------------------------------------
-
-USER_INCIDENT = {
-    "title": "Payment Gateway OOM Incident",
-    "severity": "P2",
-    "duration_minutes": 45,
-    "services_affected": ["payment-gateway"],
-    "timeline": [
-        {"time": "14:00", "event": "Deployment v2.3.1 rolled out."},
-        {"time": "14:23", "event": "Both pods OOMKilled; error rate 4.7%."},
-        {"time": "14:35", "event": "Memory limits raised from 512Mi to 2Gi."},
-        {"time": "14:45", "event": "Error rate back to 0.02%."},
-    ],
-    "root_cause": "BatchReconciliation loaded 2.1M rows into memory. The pod limit was 512Mi. Two of five pods crashed.",
-    "fix_applied": "Increased memory limits to 2Gi and restarted pods.",
-    "data_points": {"error_rate_peak": "4.7%", "pods_affected": 2, "customer_tickets": 12},
-}
-
 
 def test_user_incident_postmortem_uses_its_data():
     facts = user_incident_facts(USER_INCIDENT)

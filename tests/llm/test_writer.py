@@ -6,7 +6,7 @@ import pytest
 from llm import Document, LLMWriter, LLM_CONFIG
 from llm.writer import CircuitBreaker
 from telemetry.config import read_config
-from tests.llm.conftest import garbage, hang, reply, status
+from tests.chat_server import garbage, hang, reply, status
 
 FACTS = {"incident_id": "INC-1", "endpoint": "/payment", "error_ratio": 0.42}
 
@@ -255,7 +255,8 @@ def test_structured_valid_answer(chat_server, make_writer):
 
 
 def test_structured_invalid_answer_gets_one_retry(chat_server, make_writer):
-    chat_server.respond(reply('{"priority": "urgent", "confidence": 1.5}'), reply('{"priority": "P1", "confidence": 1}'))
+    chat_server.respond(reply('{"priority": "urgent", "confidence": 1.5}'),
+                        reply('{"priority": "P1", "confidence": 1}'))
     doc = classify(make_writer())
     assert doc.source == "llm" and doc.data == {"priority": "P1", "confidence": 1}
     assert len(chat_server.requests) == 2

@@ -6,24 +6,19 @@ import pytest
 import requests
 
 from aiops import AIOps
-from app import create_app
 from simulation.scenarios import ChaosStep, TrafficPlan, get_scenario, register, unregister
+from tests.chat_server import reply
 import dataclasses
 
 BASE = "/api/v1/simulator"
 
 
-def make_app(tmp_path, **config):
-    return create_app({"TELEMETRY_DB_PATH": str(tmp_path / "demo.db"), "AIOPS_SCHEDULER": False,
-                       "DEMO_LATENCY_SCALE": 0.2, "DEMO_ERROR_RATE": 0.0, "DEMO_SEED": 3,
-                       "TELEMETRY_FLUSH_INTERVAL_MS": 20, **config})
+DEMO = {"DEMO_LATENCY_SCALE": 0.2, "DEMO_SEED": 3}  # the demo shop with a little latency, seeded
 
 
 @pytest.fixture
-def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    AIOps.shutdown(app)
+def app(demo_app):
+    return demo_app(**DEMO)
 
 
 def test_list_detail_and_filters(app):
@@ -107,75 +102,63 @@ def test_request_level_scenario_in_process_without_a_server_degrades_to_metrics(
     assert full["hypotheses"][0]["category"] == "external_dependency_failure"
 
 
-def test_without_an_llm_and_with_metric_detection_off_the_runner_judges_locally(tmp_path):
-    app = make_app(tmp_path, AIOPS_METRIC_DETECTION=False)
-    try:
-        client = app.test_client()
-        body = client.post(f"{BASE}/scenarios/pod_crash_loop/start", json={}).get_json()
-        full = client.get(f"{BASE}/simulations/{body['simulation_id']}").get_json()
-        assert full["incident_id"] is None and full["incident_source"] == "local"
-        assert full["hypotheses"][0]["category"] == "bad_deployment"
-        assert client.get("/aiops/incidents?status=all").get_json()["incident_count"] == 0
-    finally:
-        AIOps.shutdown(app)
+def test_without_an_llm_and_with_metric_detection_off_the_runner_judges_locally(demo_app):
+    app = demo_app(**DEMO, AIOPS_METRIC_DETECTION=False)
+    client = app.test_client()
+    body = client.post(f"{BASE}/scenarios/pod_crash_loop/start", json={}).get_json()
+    full = client.get(f"{BASE}/simulations/{body['simulation_id']}").get_json()
+    assert full["incident_id"] is None and full["incident_source"] == "local"
+    assert full["hypotheses"][0]["category"] == "bad_deployment"
+    assert client.get("/aiops/incidents?status=all").get_json()["incident_count"] == 0
 
 
-def test_api_key_guards_every_simulator_call(tmp_path):
-    app = make_app(tmp_path, AIOPS_API_KEY="k3y")
-    try:
-        client = app.test_client()
-        assert client.get(f"{BASE}/scenarios").status_code == 401
-        assert client.post(f"{BASE}/scenarios/pod_crash_loop/start", json={}).status_code == 401
-        assert AIOps.feature(app, "metrics").store.metric_names() == []
-        assert client.get(f"{BASE}/scenarios", headers={"X-API-Key": "k3y"}).status_code == 200
-        started = client.post(f"{BASE}/scenarios/pod_crash_loop/start", json={}, headers={"X-API-Key": "k3y"})
-        assert started.status_code == 200 and started.get_json()["status"] == "completed"
-    finally:
-        AIOps.shutdown(app)
+def test_api_key_guards_every_simulator_call(demo_app):
+    app = demo_app(**DEMO, AIOPS_API_KEY="k3y")
+    client = app.test_client()
+    assert client.get(f"{BASE}/scenarios").status_code == 401
+    assert client.post(f"{BASE}/scenarios/pod_crash_loop/start", json={}).status_code == 401
+    assert AIOps.feature(app, "metrics").store.metric_names() == []
+    assert client.get(f"{BASE}/scenarios", headers={"X-API-Key": "k3y"}).status_code == 200
+    started = client.post(f"{BASE}/scenarios/pod_crash_loop/start", json={}, headers={"X-API-Key": "k3y"})
+    assert started.status_code == 200 and started.get_json()["status"] == "completed"
 
 
-def test_disabled_simulator_registers_nothing(tmp_path):
-    app = make_app(tmp_path, AIOPS_SIMULATOR_ENABLED=False)
-    try:
-        assert app.test_client().get(f"{BASE}/scenarios").status_code == 404
-        assert "simulator" not in app.extensions
-    finally:
-        AIOps.shutdown(app)
+def test_disabled_simulator_registers_nothing(demo_app):
+    app = demo_app(**DEMO, AIOPS_SIMULATOR_ENABLED=False)
+    assert app.test_client().get(f"{BASE}/scenarios").status_code == 404
+    assert "simulator" not in app.extensions
 
 
-def test_request_level_scenario_against_the_live_demo(tmp_path, live_server):
+def test_request_level_scenario_against_the_live_demo(live_server, demo_app):
     """Real traffic with a real chaos fault through /simulate, started over HTTP on a loopback server."""
-    app = make_app(tmp_path)
-    try:
-        server = live_server(app)
-        response = requests.post(f"{server.url}{BASE}/scenarios/latency_spike_database/start",
-                                 json={"execution_mode": "demo"}, timeout=120)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert body["status"] == "completed", body
-        full = requests.get(f"{server.url}{BASE}/simulations/{body['simulation_id']}", timeout=10).json()
-        traffic = full["traffic"]
-        assert traffic["driven"] is True and traffic["faults"] == ["delay on /inventory"]
-        assert traffic["requests"] == 24 and traffic["failed"] == 0 and traffic["median_ms"] >= 400
-        incident = requests.get(f"{server.url}/aiops/incidents/{body['incident_id']}", timeout=10).json()
-        kinds = {(a["type"], a["endpoint"]) for a in incident["anomalies"]}
-        assert ("latency_anomaly", "/inventory") in kinds            # from the spans of the real requests
-        assert ("metric_spike", "db_query_duration_seconds") in kinds  # from the pushed metrics
-        assert incident["root_cause"]["endpoint"] == "/inventory"
-        assert full["hypotheses"][0]["category"] == "database_performance"
-        assert full["actions"][0]["action_type"] == "add_index"
-        assert requests.get(f"{server.url}/simulate/status", timeout=5).json()["faults"] == []  # cleared
-    finally:
-        AIOps.shutdown(app)
+    app = demo_app(**DEMO)
+    server = live_server(app)
+    response = requests.post(f"{server.url}{BASE}/scenarios/latency_spike_database/start",
+                             json={"execution_mode": "demo"}, timeout=120)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "completed", body
+    full = requests.get(f"{server.url}{BASE}/simulations/{body['simulation_id']}", timeout=10).json()
+    traffic = full["traffic"]
+    assert traffic["driven"] is True and traffic["faults"] == ["delay on /inventory"]
+    assert traffic["requests"] == 24 and traffic["failed"] == 0 and traffic["median_ms"] >= 400
+    incident = requests.get(f"{server.url}/aiops/incidents/{body['incident_id']}", timeout=10).json()
+    kinds = {(a["type"], a["endpoint"]) for a in incident["anomalies"]}
+    assert ("latency_anomaly", "/inventory") in kinds            # from the spans of the real requests
+    assert ("metric_spike", "db_query_duration_seconds") in kinds  # from the pushed metrics
+    assert incident["root_cause"]["endpoint"] == "/inventory"
+    assert full["hypotheses"][0]["category"] == "database_performance"
+    assert full["actions"][0]["action_type"] == "add_index"
+    assert requests.get(f"{server.url}/simulate/status", timeout=5).json()["faults"] == []  # cleared
 
 
-def test_background_run_can_be_stopped_and_clears_its_faults(tmp_path, live_server):
+def test_background_run_can_be_stopped_and_clears_its_faults(live_server, demo_app):
     slow = dataclasses.replace(get_scenario("latency_spike_database"), scenario_id="slow_for_stop_test",
                                traffic=TrafficPlan("GET", "/inventory", (ChaosStep("delay", "/inventory",
                                                                                    duration_ms=1000.0),),
                                                    requests=200, warmup_requests=5, concurrency=2))
     register(slow)
-    app = make_app(tmp_path)
+    app = demo_app(**DEMO)
     try:
         server = live_server(app)
         started = requests.post(f"{server.url}{BASE}/scenarios/slow_for_stop_test/start",
@@ -195,7 +178,6 @@ def test_background_run_can_be_stopped_and_clears_its_faults(tmp_path, live_serv
         assert full["steps"][-1]["step"] == "stopped" and full["finished_at"] is not None
     finally:
         unregister("slow_for_stop_test")
-        AIOps.shutdown(app)
 
 
 def test_realtime_mode_pushes_the_incident_as_it_unfolds_and_measures_detection(app):
@@ -228,46 +210,40 @@ def test_realtime_mode_pushes_the_incident_as_it_unfolds_and_measures_detection(
         unregister("quick_realtime_test")
 
 
-def test_a_configured_model_reranks_the_hypotheses_and_a_bad_order_keeps_the_evidence(tmp_path):
+def test_a_configured_model_reranks_the_hypotheses_and_a_bad_order_keeps_the_evidence(chat_server, demo_app):
     """The real openai client against a loopback chat-completions server: the
     model's order replaces the evidence's ranks (confidences stay), and an
     order that drops a hypothesis is refused."""
     import json
 
-    from tests.llm.conftest import ChatServer, reply
-    chat = ChatServer()
-    app = make_app(tmp_path, AIOPS_LLM_BASE_URL=chat.url, AIOPS_LLM_API_KEY="sk-test-0123456789abcdef",
+    app = demo_app(**DEMO, AIOPS_LLM_BASE_URL=chat_server.url, AIOPS_LLM_API_KEY="sk-test-0123456789abcdef",
                    AIOPS_LLM_MODEL="fake-model", AIOPS_LLM_RETRIES=0, AIOPS_LLM_TIMEOUT_S=5,
                    AIOPS_ALERTS_FROM_INCIDENTS=False)  # only the ranking talks to the model here
-    try:
-        client = app.test_client()
-        start = {"auto_analyze": True, "execution_mode": "demo"}
-        baseline = client.post(f"{BASE}/scenarios/memory_leak_gradual/start", json={**start}).get_json()
-        first = client.get(f"{BASE}/simulations/{baseline['simulation_id']}").get_json()
-        # the first run's ranking request got the default (non-JSON) answer: the evidence ranking stands
-        assert first["hypotheses_ranked_by"] == "evidence" and "evidence ranking kept" in first["ranking_note"]
-        evidence_order = [h["category"] for h in first["hypotheses"]]
-        assert len(evidence_order) >= 2 and evidence_order[0] == "memory_leak"
-        ranking_prompts = [p for p in chat.prompts() if "Re-rank these incident hypotheses" in p]
-        assert ranking_prompts and all(c in ranking_prompts[-1] for c in evidence_order)
+    client = app.test_client()
+    start = {"auto_analyze": True, "execution_mode": "demo"}
+    baseline = client.post(f"{BASE}/scenarios/memory_leak_gradual/start", json={**start}).get_json()
+    first = client.get(f"{BASE}/simulations/{baseline['simulation_id']}").get_json()
+    # the first run's ranking request got the default (non-JSON) answer: the evidence ranking stands
+    assert first["hypotheses_ranked_by"] == "evidence" and "evidence ranking kept" in first["ranking_note"]
+    evidence_order = [h["category"] for h in first["hypotheses"]]
+    assert len(evidence_order) >= 2 and evidence_order[0] == "memory_leak"
+    ranking_prompts = [p for p in chat_server.prompts() if "Re-rank these incident hypotheses" in p]
+    assert ranking_prompts and all(c in ranking_prompts[-1] for c in evidence_order)
 
-        swapped = [evidence_order[1], evidence_order[0], *evidence_order[2:]]
-        chat.default = reply(json.dumps({"order": swapped, "reason": "the deploy came first"}))
-        second = client.post(f"{BASE}/scenarios/memory_leak_gradual/start", json={**start}).get_json()
-        full = client.get(f"{BASE}/simulations/{second['simulation_id']}").get_json()
-        assert full["hypotheses_ranked_by"] == "llm" and full["ranking_note"] == "the deploy came first"
-        assert [h["category"] for h in full["hypotheses"]] == swapped
-        assert [h["rank"] for h in full["hypotheses"]] == list(range(1, len(swapped) + 1))
-        assert full["hypotheses"][0]["evidence_rank"] == 2
-        by_category = {h["category"]: h["confidence"] for h in first["hypotheses"]}
-        assert all(h["confidence"] == by_category[h["category"]] for h in full["hypotheses"])
+    swapped = [evidence_order[1], evidence_order[0], *evidence_order[2:]]
+    chat_server.default = reply(json.dumps({"order": swapped, "reason": "the deploy came first"}))
+    second = client.post(f"{BASE}/scenarios/memory_leak_gradual/start", json={**start}).get_json()
+    full = client.get(f"{BASE}/simulations/{second['simulation_id']}").get_json()
+    assert full["hypotheses_ranked_by"] == "llm" and full["ranking_note"] == "the deploy came first"
+    assert [h["category"] for h in full["hypotheses"]] == swapped
+    assert [h["rank"] for h in full["hypotheses"]] == list(range(1, len(swapped) + 1))
+    assert full["hypotheses"][0]["evidence_rank"] == 2
+    by_category = {h["category"]: h["confidence"] for h in first["hypotheses"]}
+    assert all(h["confidence"] == by_category[h["category"]] for h in full["hypotheses"])
 
-        chat.default = reply(json.dumps({"order": evidence_order[:1]}))  # drops hypotheses: invalid twice
-        app.extensions["aiops"].llm.cache.items.clear()  # same scenario, same facts: else a cache hit
-        third = client.post(f"{BASE}/scenarios/memory_leak_gradual/start", json={**start}).get_json()
-        kept = client.get(f"{BASE}/simulations/{third['simulation_id']}").get_json()
-        assert kept["hypotheses_ranked_by"] == "evidence"
-        assert [h["category"] for h in kept["hypotheses"]] == evidence_order
-    finally:
-        AIOps.shutdown(app)
-        chat.stop()
+    chat_server.default = reply(json.dumps({"order": evidence_order[:1]}))  # drops hypotheses: invalid twice
+    app.extensions["aiops"].llm.cache.items.clear()  # same scenario, same facts: else a cache hit
+    third = client.post(f"{BASE}/scenarios/memory_leak_gradual/start", json={**start}).get_json()
+    kept = client.get(f"{BASE}/simulations/{third['simulation_id']}").get_json()
+    assert kept["hypotheses_ranked_by"] == "evidence"
+    assert [h["category"] for h in kept["hypotheses"]] == evidence_order

@@ -9,6 +9,7 @@ from flask import Flask, got_request_exception
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aiops.config import API_KEY
 from simulation import Chaos, InjectedFault
 from simulation.chaos import CHAOS_CONFIG, ChaosInputError
 
@@ -18,14 +19,18 @@ KEY = "s3cret"
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
     """The host's environment must not leak into these tests."""
-    for key in CHAOS_CONFIG:
+    for key in (*CHAOS_CONFIG, API_KEY):
         monkeypatch.delenv(key.name, raising=False)
 
 
-def make_app(**config) -> Flask:
-    """A small app: POST /payment, GET /inventory, GET /orders/<int:id>, plus Chaos."""
-    app = Flask(__name__)
-    app.config.update(TESTING=True, **config)
+@pytest.fixture
+def chaos_app(make_app):
+    """``chaos_app(**config)``: a small app with Chaos alone (no Telemetry, no AIOps)."""
+    return lambda **config: with_chaos(make_app(__name__, telemetry=False, aiops=False, TESTING=True, **config))
+
+
+def with_chaos(app: Flask) -> Flask:
+    """POST /payment, GET /inventory, GET /orders/<int:id>, GET /aiops/health, plus Chaos."""
 
     @app.post("/payment")
     def payment():
@@ -48,8 +53,8 @@ def make_app(**config) -> Flask:
 
 
 @pytest.fixture
-def app():
-    return make_app()
+def app(chaos_app):
+    return chaos_app()
 
 
 @pytest.fixture
@@ -118,8 +123,8 @@ def test_error_message_mentions_rate(client):
     assert body["detail"] == "injected fault: 80% error rate on /inventory (HTTP 500)"
 
 
-def test_timeout_hangs_then_504():
-    client = make_app(AIOPS_CHAOS_TIMEOUT_DEFAULT_MS=20).test_client()
+def test_timeout_hangs_then_504(chaos_app):
+    client = chaos_app(AIOPS_CHAOS_TIMEOUT_DEFAULT_MS=20).test_client()
     fault = client.post("/simulate/timeout?endpoint=/inventory").get_json()["fault"]
     assert fault["duration_ms"] == 20
     start = time.perf_counter()
@@ -174,9 +179,9 @@ def test_handled_by_app_errorhandler_not_unhandled(client):
     assert body["error"] == "injected fault" and body["detail"].startswith("injected fault:")
 
 
-def test_injected_fault_is_runtime_error_and_handler_wins_over_generic():
+def test_injected_fault_is_runtime_error_and_handler_wins_over_generic(chaos_app):
     assert issubclass(InjectedFault, RuntimeError)
-    app = make_app()
+    app = chaos_app()
     app.register_error_handler(Exception, lambda exc: ("generic", 500))
     client = app.test_client()
     client.post("/simulate/error?endpoint=/inventory&status=503")
@@ -221,9 +226,9 @@ def test_unrouted_requests_are_untouched(client):
     assert client.post("/inventory").status_code == 405
 
 
-def test_threaded_mutation_and_requests():
+def test_threaded_mutation_and_requests(chaos_app):
     """Requests keep working while another thread sets and clears faults."""
-    app = make_app()
+    app = chaos_app()
     errors, codes = [], set()
 
     def hammer():
@@ -392,8 +397,8 @@ def test_validation_errors(client, route, params, error, via):
     assert status_of(client)["faults"] == []
 
 
-def test_cap_follows_config():
-    client = make_app(AIOPS_CHAOS_MAX_DURATION_MS=100, AIOPS_CHAOS_TIMEOUT_DEFAULT_MS=50).test_client()
+def test_cap_follows_config(chaos_app):
+    client = chaos_app(AIOPS_CHAOS_MAX_DURATION_MS=100, AIOPS_CHAOS_TIMEOUT_DEFAULT_MS=50).test_client()
     resp = client.post("/simulate/delay?endpoint=/payment&duration=101")
     assert resp.status_code == 400 and "100 ms" in resp.get_json()["detail"]
     assert client.post("/simulate/delay?endpoint=/payment&duration=100").status_code == 201
@@ -402,8 +407,8 @@ def test_cap_follows_config():
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8),
                        st.lists(st.integers(), max_size=2)))
-def test_any_json_value_gets_201_or_400(value):
-    client = make_app(AIOPS_CHAOS_MAX_DURATION_MS=5, AIOPS_CHAOS_TIMEOUT_DEFAULT_MS=5).test_client()
+def test_any_json_value_gets_201_or_400(value, chaos_app):
+    client = chaos_app(AIOPS_CHAOS_MAX_DURATION_MS=5, AIOPS_CHAOS_TIMEOUT_DEFAULT_MS=5).test_client()
     for field in ("duration", "rate", "status", "expires_in", "endpoint"):
         body = {"endpoint": "/orders/7", "duration": 1, field: value}
         resp = client.post("/simulate/timeout" if field == "duration" else "/simulate/error", json=body)
@@ -430,8 +435,8 @@ def test_post_on_status_is_json_405(client):
 
 
 @pytest.mark.parametrize("route", ["delay", "error", "timeout", "clear"])
-def test_api_key_required_when_set(route):
-    client = make_app(AIOPS_API_KEY=KEY).test_client()
+def test_api_key_required_when_set(route, chaos_app):
+    client = chaos_app(AIOPS_API_KEY=KEY).test_client()
     url = f"/simulate/{route}?endpoint=/payment&duration=1"
     assert client.post(url).status_code == 401
     assert client.post(url, headers={"X-API-Key": "wrong"}).status_code == 401
@@ -439,15 +444,15 @@ def test_api_key_required_when_set(route):
     assert client.get("/simulate/status").status_code == 200
 
 
-def test_api_key_checked_before_validation():
-    client = make_app(AIOPS_API_KEY=KEY).test_client()
+def test_api_key_checked_before_validation(chaos_app):
+    client = chaos_app(AIOPS_API_KEY=KEY).test_client()
     resp = client.post("/simulate/delay")
     assert resp.status_code == 401 and resp.get_json()["error"] == "missing API key"
 
 
-def test_api_key_from_environment(monkeypatch):
+def test_api_key_from_environment(monkeypatch, chaos_app):
     monkeypatch.setenv("AIOPS_API_KEY", KEY)
-    client = make_app().test_client()
+    client = chaos_app().test_client()
     assert client.post("/simulate/clear").status_code == 401
     assert client.post("/simulate/clear", headers={"X-API-Key": KEY}).status_code == 200
 
@@ -465,18 +470,18 @@ def _assert_disabled(app):
     assert client.get("/inventory").status_code == 200
 
 
-def test_disabled_by_config():
-    _assert_disabled(make_app(AIOPS_CHAOS_ENABLED=False))
+def test_disabled_by_config(chaos_app):
+    _assert_disabled(chaos_app(AIOPS_CHAOS_ENABLED=False))
 
 
 @pytest.mark.parametrize("value", ["false", "0", "off"])
-def test_disabled_by_environment(monkeypatch, value):
+def test_disabled_by_environment(monkeypatch, value, chaos_app):
     monkeypatch.setenv("AIOPS_CHAOS_ENABLED", value)
-    _assert_disabled(make_app())
+    _assert_disabled(chaos_app())
 
 
-def test_python_api_refuses_when_disabled():
-    app = make_app(AIOPS_CHAOS_ENABLED=False)
+def test_python_api_refuses_when_disabled(chaos_app):
+    app = chaos_app(AIOPS_CHAOS_ENABLED=False)
     with pytest.raises(RuntimeError, match="disabled"):
         Chaos().inject("error", "/inventory", app=app)
 
@@ -492,20 +497,20 @@ def test_python_api_refuses_when_disabled():
         {"AIOPS_API_KEY": 1234},
     ],
 )
-def test_bad_config_raises_at_init(config):
+def test_bad_config_raises_at_init(config, chaos_app):
     with pytest.raises(ValueError, match=next(iter(config))):
-        make_app(**config)
+        chaos_app(**config)
 
 
-def test_bad_config_from_environment_raises(monkeypatch):
+def test_bad_config_from_environment_raises(monkeypatch, chaos_app):
     monkeypatch.setenv("AIOPS_CHAOS_MAX_DURATION_MS", "-5")
     with pytest.raises(ValueError, match="AIOPS_CHAOS_MAX_DURATION_MS"):
-        make_app()
+        chaos_app()
 
 
 def test_config_keys_are_documented():
     for key in CHAOS_CONFIG:
-        assert key.unit and "Default" in key.doc
+        assert key.unit and key.doc
 
 
 # -- extension pattern -------------------------------------------------------------

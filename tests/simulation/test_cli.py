@@ -5,8 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aiops import AIOps
-from app import create_app
 from simulation.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,23 +48,19 @@ def test_run_in_process_with_narrative_record_and_playback(tmp_path, capsys):
     assert "not a simulation recording" in capsys.readouterr().out
 
 
-def test_run_against_a_running_server_and_via_its_api(tmp_path, live_server, capsys):
-    app = create_app({"TELEMETRY_DB_PATH": str(tmp_path / "d.db"), "AIOPS_SCHEDULER": False,
-                      "DEMO_LATENCY_SCALE": 0.2, "DEMO_ERROR_RATE": 0.0, "TELEMETRY_FLUSH_INTERVAL_MS": 20})
-    try:
-        server = live_server(app)
-        assert main(["pod_crash_loop", "--url", server.url, "--json"]) == 0
-        out = capsys.readouterr().out
-        record = json.loads(out[out.index("{\n"):])
-        assert record["status"] == "completed" and record["hypotheses"][0]["category"] == "bad_deployment"
-        assert record["incident_url"].startswith(server.url + "/aiops/incidents/")
-        assert main(["cpu_spike_traffic_surge", "--url", server.url, "--via-api"]) == 0
-        out = capsys.readouterr().out
-        assert "Capacity saturation" in out and "score 1.00 (pass)" in out
-        listed = app.test_client().get("/api/v1/simulator/simulations").get_json()
-        assert [s["scenario_id"] for s in listed] == ["cpu_spike_traffic_surge"]
-    finally:
-        AIOps.shutdown(app)
+def test_run_against_a_running_server_and_via_its_api(live_server, demo_app, capsys):
+    app = demo_app(DEMO_LATENCY_SCALE=0.2)
+    server = live_server(app)
+    assert main(["pod_crash_loop", "--url", server.url, "--json"]) == 0
+    out = capsys.readouterr().out
+    record = json.loads(out[out.index("{\n"):])
+    assert record["status"] == "completed" and record["hypotheses"][0]["category"] == "bad_deployment"
+    assert record["incident_url"].startswith(server.url + "/aiops/incidents/")
+    assert main(["cpu_spike_traffic_surge", "--url", server.url, "--via-api"]) == 0
+    out = capsys.readouterr().out
+    assert "Capacity saturation" in out and "score 1.00 (pass)" in out
+    listed = app.test_client().get("/api/v1/simulator/simulations").get_json()
+    assert [s["scenario_id"] for s in listed] == ["cpu_spike_traffic_surge"]
 
 
 def test_interactive_menu_runs_the_chosen_scenario(monkeypatch, capsys):

@@ -82,7 +82,8 @@ def test_adding_a_scenario_is_one_declaration_validated_at_registration():
     ({"scenario_id": "Bad Id"}, "scenario_id must be"),
     ({"phases": (Phase("x", 120.0, (MetricPattern("m", 5.0, 1.0, 3.0, "zigzag", "u"),)),)},
      "pattern must be one of spike, ramp, step, drop, oscillation"),
-    ({"phases": (Phase("x", 120.0, (MetricPattern("m", 5.0, 1.0, 3.0, "drop", "u"),)),)}, "a drop needs value < baseline"),
+    ({"phases": (Phase("x", 120.0, (MetricPattern("m", 5.0, 1.0, 3.0, "drop", "u"),)),)},
+     "a drop needs value < baseline"),
     ({"phases": ()}, "at least one phase"),
     ({"baseline_s": 100.0}, "at least 240 healthy points"),
 ])

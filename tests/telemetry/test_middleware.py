@@ -11,17 +11,22 @@ from flask import Blueprint, Flask, Response, abort, stream_with_context
 
 import telemetry
 from telemetry import Telemetry, UNMATCHED_ROUTE
-from tests.conftest import spans_in
+from tests.helpers import spans_in
 
 
 class Conflict(Exception):
     pass
 
 
-def make_app(db_path, **config):
-    app = Flask("shop")
-    app.config.update({"TELEMETRY_DB_PATH": str(db_path), "TELEMETRY_FLUSH_INTERVAL_MS": 20, **config})
-    Telemetry(app)
+@pytest.fixture
+def shop_app(make_app):
+    """``shop_app(db_path, **config)``: service "shop" with Telemetry alone on ``db_path``: a blueprint,
+    errorhandlers, aborts, streaming responses and an /aiops path."""
+    return lambda db_path, **config: shop_routes(make_app("shop", aiops=False, **{
+        "TELEMETRY_DB_PATH": str(db_path), "TELEMETRY_FLUSH_INTERVAL_MS": 20, **config}))
+
+
+def shop_routes(app):
     orders = Blueprint("orders", __name__, url_prefix="/orders")
 
     @orders.get("/<int:order_id>")
@@ -82,9 +87,9 @@ def stored(app, db_path, **where):
     return spans_in(db_path, clause, tuple(where.values()))
 
 
-def test_span_fields_for_a_blueprint_route(tmp_path):
+def test_span_fields_for_a_blueprint_route(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     response = request(app, "GET", "/orders/42")
     assert response.status_code == 200
     [span] = stored(app, db)
@@ -101,9 +106,9 @@ def test_span_fields_for_a_blueprint_route(tmp_path):
     assert span["exception_type"] is None
 
 
-def test_exception_turned_into_response_by_errorhandler_is_recorded(tmp_path):
+def test_exception_turned_into_response_by_errorhandler_is_recorded(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     assert request(app, "POST", "/orders/7/cancel").status_code == 409
     [span] = stored(app, db)
     assert span["route"] == "/orders/<int:order_id>/cancel"
@@ -113,9 +118,9 @@ def test_exception_turned_into_response_by_errorhandler_is_recorded(tmp_path):
     assert "raise Conflict" in span["stacktrace"]
 
 
-def test_unhandled_exception_is_recorded_and_app_still_answers_500(tmp_path):
+def test_unhandled_exception_is_recorded_and_app_still_answers_500(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     assert request(app, "GET", "/boom").status_code == 500
     [span] = stored(app, db)
     assert span["error"] == 1 and span["status_code"] == 500
@@ -123,9 +128,9 @@ def test_unhandled_exception_is_recorded_and_app_still_answers_500(tmp_path):
     assert span["exception_message"] == "division by zero in pricing"
 
 
-def test_unhandled_exception_propagates_unchanged_when_flask_propagates(tmp_path):
+def test_unhandled_exception_propagates_unchanged_when_flask_propagates(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     app.testing = True  # PROPAGATE_EXCEPTIONS: the app's exception reaches the caller as it was
     with pytest.raises(ZeroDivisionError, match="division by zero in pricing"):
         app.test_client().get("/boom")
@@ -133,17 +138,17 @@ def test_unhandled_exception_propagates_unchanged_when_flask_propagates(tmp_path
     assert span["exception_type"] == "ZeroDivisionError" and span["error"] == 1
 
 
-def test_http_errors_are_not_exceptions(tmp_path):
+def test_http_errors_are_not_exceptions(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     assert request(app, "GET", "/teapot").status_code == 418
     [span] = stored(app, db)
     assert span["status_code"] == 418 and span["error"] == 0 and span["exception_type"] is None
 
 
-def test_unmatched_request_gets_one_low_cardinality_route(tmp_path):
+def test_unmatched_request_gets_one_low_cardinality_route(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     for path in ("/nope", "/nope/1", "/x" * 400):
         assert request(app, "GET", path).status_code == 404
     spans = stored(app, db)
@@ -151,17 +156,17 @@ def test_unmatched_request_gets_one_low_cardinality_route(tmp_path):
     assert max(len(s["path"]) for s in spans) == 512  # raw path is capped
 
 
-def test_method_not_allowed_keeps_the_rule(tmp_path):
+def test_method_not_allowed_keeps_the_rule(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     assert request(app, "DELETE", "/orders/1").status_code == 405
     [span] = stored(app, db)
     assert span["status_code"] == 405
 
 
-def test_streaming_duration_covers_the_whole_body(tmp_path):
+def test_streaming_duration_covers_the_whole_body(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     response = request(app, "GET", "/stream")
     assert response.data == b"chunk 0\nchunk 1\nchunk 2\n"
     [span] = stored(app, db)
@@ -169,9 +174,9 @@ def test_streaming_duration_covers_the_whole_body(tmp_path):
     assert span["duration_ms"] >= 150  # three 50 ms chunks were produced before the span ended
 
 
-def test_streaming_failure_mid_body_is_recorded(tmp_path):
+def test_streaming_failure_mid_body_is_recorded(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     client = app.test_client()
     response = client.get("/stream-fails")
     with pytest.raises(RuntimeError, match="stream broke"):
@@ -180,28 +185,28 @@ def test_streaming_failure_mid_body_is_recorded(tmp_path):
     assert span["error"] == 1 and span["exception_type"] == "RuntimeError"
 
 
-def test_span_is_recorded_when_the_body_is_closed_unread(tmp_path):
+def test_span_is_recorded_when_the_body_is_closed_unread(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     response = app.test_client().get("/orders/1")
     response.close()
     assert len(stored(app, db)) == 1
 
 
-def test_excluded_paths_are_not_recorded(tmp_path):
+def test_excluded_paths_are_not_recorded(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     request(app, "GET", "/aiops/metrics")
     assert stored(app, db) == []
-    app2 = make_app(tmp_path / "u.db", TELEMETRY_EXCLUDE_PATHS=[r"^/orders/"])
+    app2 = shop_app(tmp_path / "u.db", TELEMETRY_EXCLUDE_PATHS=[r"^/orders/"])
     request(app2, "GET", "/orders/1")
     request(app2, "GET", "/aiops/metrics")
     assert [s["route"] for s in stored(app2, tmp_path / "u.db")] == ["/aiops/metrics"]
 
 
-def test_incoming_traceparent_continues_the_trace(tmp_path):
+def test_incoming_traceparent_continues_the_trace(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     header = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     response = request(app, "GET", "/orders/1", headers={"traceparent": header})
     assert response.headers["X-Trace-Id"] == "0af7651916cd43dd8448eb211c80319c"
@@ -210,24 +215,24 @@ def test_incoming_traceparent_continues_the_trace(tmp_path):
     assert span["parent_span_id"] == "b7ad6b7169203331"
 
 
-def test_invalid_traceparent_starts_a_new_trace(tmp_path):
+def test_invalid_traceparent_starts_a_new_trace(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     bad = "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01"
     assert request(app, "GET", "/orders/1", headers={"traceparent": bad}).status_code == 200
     [span] = stored(app, db)
     assert span["trace_id"] != "0af7651916cd43dd8448eb211c80319c" and span["parent_span_id"] is None
 
 
-def test_sampling_is_parent_based(tmp_path):
+def test_sampling_is_parent_based(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db, TELEMETRY_SAMPLE_RATE=0.0)
+    app = shop_app(db, TELEMETRY_SAMPLE_RATE=0.0)
     request(app, "GET", "/orders/1")  # new trace, rate 0: not recorded, but still tagged
     sampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     request(app, "GET", "/orders/2", headers={"traceparent": sampled})
     spans = stored(app, db)
     assert [s["path"] for s in spans] == ["/orders/2"]
-    app2 = make_app(tmp_path / "u.db", TELEMETRY_SAMPLE_RATE=1.0)
+    app2 = shop_app(tmp_path / "u.db", TELEMETRY_SAMPLE_RATE=1.0)
     request(app2, "GET", "/orders/3", headers={"traceparent": sampled[:-2] + "00"})
     assert stored(app2, tmp_path / "u.db") == []
 
@@ -241,27 +246,27 @@ def test_sampling_is_parent_based(tmp_path):
     ("TELEMETRY_QUEUE_SIZE", 0, r"TELEMETRY_QUEUE_SIZE must be an integer >= 1"),
     ("TELEMETRY_SERVICE_NAME", "", r"TELEMETRY_SERVICE_NAME must be a non-empty string"),
 ])
-def test_bad_config_fails_at_startup_saying_what_is_valid(tmp_path, key, value, message):
+def test_bad_config_fails_at_startup_saying_what_is_valid(tmp_path, key, value, message, shop_app):
     with pytest.raises(ValueError, match=message):
-        make_app(tmp_path / "t.db", **{key: value})
+        shop_app(tmp_path / "t.db", **{key: value})
 
 
-def test_environment_sets_config_and_app_config_wins(tmp_path, monkeypatch):
+def test_environment_sets_config_and_app_config_wins(tmp_path, monkeypatch, shop_app):
     monkeypatch.setenv("TELEMETRY_SERVICE_NAME", "from-env")
     monkeypatch.setenv("TELEMETRY_SAMPLE_RATE", "0.5")
-    app = make_app(tmp_path / "t.db")
+    app = shop_app(tmp_path / "t.db")
     assert app.extensions["telemetry"].service == "from-env"
     assert app.extensions["telemetry"].sample_rate == 0.5
-    app2 = make_app(tmp_path / "u.db", TELEMETRY_SERVICE_NAME="explicit")
+    app2 = shop_app(tmp_path / "u.db", TELEMETRY_SERVICE_NAME="explicit")
     assert app2.extensions["telemetry"].service == "explicit"
     monkeypatch.setenv("TELEMETRY_SAMPLE_RATE", "2")
     with pytest.raises(ValueError, match="TELEMETRY_SAMPLE_RATE"):
-        make_app(tmp_path / "v.db")
+        shop_app(tmp_path / "v.db")
 
 
-def test_disabled_installs_nothing(tmp_path):
+def test_disabled_installs_nothing(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db, TELEMETRY_ENABLED=False)
+    app = shop_app(db, TELEMETRY_ENABLED=False)
     response = request(app, "GET", "/orders/1")
     assert response.status_code == 200 and "X-Trace-Id" not in response.headers
     assert not db.exists()
@@ -292,7 +297,7 @@ def test_factory_pattern_and_two_apps_in_one_process(tmp_path):
         ext.init_app(apps[0])
 
 
-def test_unwritable_database_still_serves_200(tmp_path, caplog):
+def test_unwritable_database_still_serves_200(tmp_path, caplog, shop_app):
     folder = tmp_path / "ro"
     folder.mkdir()
     db = folder / "t.db"
@@ -301,7 +306,7 @@ def test_unwritable_database_still_serves_200(tmp_path, caplog):
         if os.access(folder, os.W_OK):
             pytest.skip("running as a user who can write anywhere (root): see the read-only file test")
         with caplog.at_level(logging.WARNING, logger="telemetry"):
-            app = make_app(db)
+            app = shop_app(db)
             for _ in range(3):
                 assert request(app, "GET", "/orders/1").status_code == 200
             Telemetry.flush(app)
@@ -310,10 +315,10 @@ def test_unwritable_database_still_serves_200(tmp_path, caplog):
         folder.chmod(stat.S_IRWXU)
 
 
-def test_read_only_database_file_still_serves_200_and_counts(tmp_path, caplog):
+def test_read_only_database_file_still_serves_200_and_counts(tmp_path, caplog, shop_app):
     """Works as root too: SQLite's query_only pragma cannot be bypassed by file permissions."""
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     store = app.extensions["telemetry"].store
     request(app, "GET", "/orders/1")
     Telemetry.flush(app)
@@ -328,10 +333,10 @@ def test_read_only_database_file_still_serves_200_and_counts(tmp_path, caplog):
     assert len(warnings) == 1  # rate-limited: one warning, however many failures
 
 
-def test_locked_database_never_blocks_requests(tmp_path):
+def test_locked_database_never_blocks_requests(tmp_path, shop_app):
     import sqlite3
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     app.extensions["telemetry"].store._connection().execute("PRAGMA busy_timeout=50")
     request(app, "GET", "/orders/1")
     Telemetry.flush(app)
@@ -350,9 +355,9 @@ def test_locked_database_never_blocks_requests(tmp_path):
     assert Telemetry.stats(app)["write_errors"] >= 1
 
 
-def test_full_queue_drops_and_counts(tmp_path):
+def test_full_queue_drops_and_counts(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db, TELEMETRY_QUEUE_SIZE=5, TELEMETRY_FLUSH_INTERVAL_MS=60000)
+    app = shop_app(db, TELEMETRY_QUEUE_SIZE=5, TELEMETRY_FLUSH_INTERVAL_MS=60000)
     store = app.extensions["telemetry"].store
     store.enqueue(("x",) * 14)  # start the writer, then keep it from draining
     store._queue.clear()
@@ -364,9 +369,9 @@ def test_full_queue_drops_and_counts(tmp_path):
     assert len(stored(app, db)) == 5
 
 
-def test_internal_failure_never_reaches_the_app(tmp_path, monkeypatch):
+def test_internal_failure_never_reaches_the_app(tmp_path, monkeypatch, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     store = app.extensions["telemetry"].store
 
     def broken(span):
@@ -380,9 +385,9 @@ def test_internal_failure_never_reaches_the_app(tmp_path, monkeypatch):
     assert Telemetry.stats(app)["internal_errors"] == 2
 
 
-def test_writer_crash_is_survived(tmp_path, monkeypatch):
+def test_writer_crash_is_survived(tmp_path, monkeypatch, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     store = app.extensions["telemetry"].store
     calls = {"n": 0}
     original = store._drain
@@ -401,9 +406,9 @@ def test_writer_crash_is_survived(tmp_path, monkeypatch):
     assert {s["path"] for s in stored(app, db)} == {"/orders/1", "/orders/2"}
 
 
-def test_module_flush_and_stats(tmp_path):
+def test_module_flush_and_stats(tmp_path, shop_app):
     db = tmp_path / "t.db"
-    app = make_app(db)
+    app = shop_app(db)
     request(app, "GET", "/orders/1")
     assert telemetry.flush(timeout=5)
     assert Telemetry.stats(app)["written"] == 1

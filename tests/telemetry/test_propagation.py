@@ -1,51 +1,60 @@
 """Trace context through real HTTP calls between two live servers."""
-import pytest
-import requests
-from flask import Flask, jsonify, request
-
-from telemetry import Telemetry
-from telemetry.context import inject_trace_headers
 import time
 
-from tests.conftest import wait_for_spans
+import pytest
+import requests
+from flask import jsonify, request
 
+from telemetry.context import inject_trace_headers
 
-def backend_app(db):
-    app = Flask("backend")
-    app.config.update(TELEMETRY_DB_PATH=str(db), TELEMETRY_SERVICE_NAME="backend")
-    Telemetry(app)
-
-    @app.get("/echo")
-    def echo():
-        return jsonify(traceparent=request.headers.get("traceparent"),
-                       tracestate=request.headers.get("tracestate"))
-
-    return app
-
-
-def frontend_app(db, backend_url, **config):
-    app = Flask("frontend")
-    app.config.update(TELEMETRY_DB_PATH=str(db), TELEMETRY_SERVICE_NAME="frontend", **config)
-    Telemetry(app)
-
-    @app.get("/auto")
-    def auto():
-        return requests.get(f"{backend_url}/echo", timeout=5).json()
-
-    @app.get("/explicit")
-    def explicit():
-        return requests.get(f"{backend_url}/echo", headers=inject_trace_headers(), timeout=5).json()
-
-    @app.get("/session")
-    def session():
-        with requests.Session() as s:
-            return s.get(f"{backend_url}/echo", timeout=5).json()
-
-    return app
+from tests.helpers import wait_for_spans
 
 
 @pytest.fixture
-def two_services(tmp_path, live_server):
+def backend_app(make_app):
+    """``backend_app(db) -> app``: service "backend" (Telemetry alone) echoing the trace headers it got."""
+
+    def make(db):
+        app = make_app("backend", aiops=False, TELEMETRY_DB_PATH=str(db), TELEMETRY_SERVICE_NAME="backend")
+
+        @app.get("/echo")
+        def echo():
+            return jsonify(traceparent=request.headers.get("traceparent"),
+                           tracestate=request.headers.get("tracestate"))
+
+        return app
+
+    return make
+
+
+@pytest.fixture
+def frontend_app(make_app):
+    """``frontend_app(db, backend_url, **config) -> app``: service "frontend" calling the backend three ways."""
+
+    def make(db, backend_url, **config):
+        app = make_app("frontend", aiops=False, TELEMETRY_DB_PATH=str(db), TELEMETRY_SERVICE_NAME="frontend",
+                       **config)
+
+        @app.get("/auto")
+        def auto():
+            return requests.get(f"{backend_url}/echo", timeout=5).json()
+
+        @app.get("/explicit")
+        def explicit():
+            return requests.get(f"{backend_url}/echo", headers=inject_trace_headers(), timeout=5).json()
+
+        @app.get("/session")
+        def session():
+            with requests.Session() as s:
+                return s.get(f"{backend_url}/echo", timeout=5).json()
+
+        return app
+
+    return make
+
+
+@pytest.fixture
+def two_services(tmp_path, live_server, backend_app, frontend_app):
     def start(**frontend_config):
         back = live_server(backend_app(tmp_path / "back.db"))
         front = live_server(frontend_app(tmp_path / "front.db", back.url, **frontend_config))
@@ -96,7 +105,8 @@ def test_unsampled_trace_propagates_its_flag_and_records_nothing(two_services, t
     front, back = two_services()
     incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
     echoed = requests.get(front.url + "/auto", headers={"traceparent": incoming}, timeout=5).json()
-    assert echoed["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-") and echoed["traceparent"].endswith("-00")
+    assert echoed["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    assert echoed["traceparent"].endswith("-00")
     time.sleep(0.2)  # give a (wrongly) recorded span time to land
     assert flushed_spans(front, tmp_path / "front.db", 0) == []
     assert flushed_spans(back, tmp_path / "back.db", 0) == []
@@ -107,11 +117,9 @@ def test_no_headers_outside_a_request():
     assert inject_trace_headers({"a": "b"}) == {"a": "b"}
 
 
-def test_explicit_header_wins(two_services, tmp_path, live_server):
+def test_explicit_header_wins(two_services, tmp_path, live_server, make_app, backend_app):
     back = live_server(backend_app(tmp_path / "back.db"))
-    app = Flask("frontend")
-    app.config.update(TELEMETRY_DB_PATH=str(tmp_path / "front.db"))
-    Telemetry(app)
+    app = make_app("frontend", aiops=False, TELEMETRY_DB_PATH=str(tmp_path / "front.db"))
     mine = "00-11111111111111111111111111111111-2222222222222222-01"
 
     @app.get("/mine")
@@ -122,7 +130,7 @@ def test_explicit_header_wins(two_services, tmp_path, live_server):
     assert requests.get(front.url + "/mine", timeout=5).json()["traceparent"] == mine
 
 
-def test_an_unclosed_response_leaves_no_current_span(tmp_path):
+def test_an_unclosed_response_leaves_no_current_span(tmp_path, backend_app):
     """A test client that never reads the body must not leak the trace into its thread."""
     from telemetry.context import current_span
     app = backend_app(tmp_path / "x.db")

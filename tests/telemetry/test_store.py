@@ -43,7 +43,7 @@ def test_retention_deletes_old_rows_in_batches(tmp_path):
     now = time.time()
     for i in range(35):
         store.enqueue(span(now - 7200 - i))
-    for i in range(5):
+    for _ in range(5):
         store.enqueue(span(now - 10))
     store.flush(5)
     store.flush(5)  # a second pass, after the rows of the first landed

@@ -186,7 +186,8 @@ def test_stalled_route_is_told_apart_from_a_quiet_one():
 def test_traffic_surge_and_drop():
     b = learned(rate=5.0)
     surge = window(*[span("/r", start=NOW - i * 0.05) for i in range(1200)])
-    assert get_detector("traffic")(surge[("shop", "/r")], b, DetectionContext(NOW, CONFIG, surge)).type == "traffic_surge"
+    found = get_detector("traffic")(surge[("shop", "/r")], b, DetectionContext(NOW, CONFIG, surge))
+    assert found.type == "traffic_surge"
     drop = window(*[span("/r", start=NOW - i * 10) for i in range(6)])
     assert get_detector("traffic")(drop[("shop", "/r")], b, DetectionContext(NOW, CONFIG, drop)).type == "traffic_drop"
     normal = window(*[span("/r", start=NOW - i * 0.2) for i in range(300)])

@@ -6,57 +6,12 @@ from flask import Flask
 
 from aiops import AIOps
 from telemetry import Telemetry
-
-
-class Broken(Exception):
-    pass
-
-
-def make_app(tmp_path, **config):
-    app = Flask("svc")
-    app.config.update({"TELEMETRY_DB_PATH": str(tmp_path / "t.db"), "AIOPS_SCHEDULER": False,
-                       "TELEMETRY_FLUSH_INTERVAL_MS": 10, **config})
-    Telemetry(app)
-    AIOps(app)
-    state = {"fail": False}
-
-    @app.get("/ok")
-    def ok():
-        return "ok"
-
-    @app.get("/pay")
-    def pay():
-        if state["fail"]:
-            raise Broken("card processor down")
-        return "paid"
-
-    @app.errorhandler(Broken)
-    def broken(exc):
-        return {"error": str(exc)}, 500
-
-    app.state = state
-    return app
-
-
-def get(client, path, **kwargs):
-    response = client.get(path, **kwargs)
-    response.get_data()
-    return response
+from tests.aiops.helpers import drive, get
 
 
 @pytest.fixture
-def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    AIOps.shutdown(app)
-
-
-def drive(app, failing: bool, n: int):
-    app.state["fail"] = failing
-    client = app.test_client()
-    for _ in range(n):
-        get(client, "/pay")
-        get(client, "/ok")
+def app(svc_app):
+    return svc_app()
 
 
 def open_incident(app):
@@ -132,16 +87,13 @@ def test_unknown_ids_and_paths_get_json_404(app):
     assert client.get("/aiops/metrics?window_s=-3").status_code == 400
 
 
-def test_api_key_guards_mutating_calls(tmp_path):
-    app = make_app(tmp_path, AIOPS_API_KEY="s3cret")
-    try:
-        client = app.test_client()
-        assert client.post("/aiops/analyze").status_code == 401
-        assert client.post("/aiops/analyze", headers={"X-API-Key": "nope"}).json["error"] == "invalid API key"
-        assert client.post("/aiops/analyze", headers={"X-API-Key": "s3cret"}).status_code == 200
-        assert client.get("/aiops/incidents").status_code == 200  # reads need no key
-    finally:
-        AIOps.shutdown(app)
+def test_api_key_guards_mutating_calls(svc_app):
+    app = svc_app(AIOPS_API_KEY="s3cret")
+    client = app.test_client()
+    assert client.post("/aiops/analyze").status_code == 401
+    assert client.post("/aiops/analyze", headers={"X-API-Key": "nope"}).json["error"] == "invalid API key"
+    assert client.post("/aiops/analyze", headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert client.get("/aiops/incidents").status_code == 200  # reads need no key
 
 
 def test_metrics_dependencies_and_traces(app):
@@ -171,11 +123,11 @@ def test_aiops_needs_a_span_store():
         AIOps(app)
 
 
-def test_bad_aiops_config_fails_at_startup(tmp_path):
+def test_bad_aiops_config_fails_at_startup(svc_app):
     with pytest.raises(ValueError, match="AIOPS_WINDOW_S must be a number > 0, got -1"):
-        make_app(tmp_path, AIOPS_WINDOW_S=-1)
+        svc_app(AIOPS_WINDOW_S=-1)
 
 
-def test_disabled_registers_nothing(tmp_path):
-    app = make_app(tmp_path, AIOPS_ENABLED=False)
+def test_disabled_registers_nothing(svc_app):
+    app = svc_app(AIOPS_ENABLED=False)
     assert app.test_client().get("/aiops/incidents").status_code == 404

@@ -8,11 +8,10 @@ import time
 import requests
 
 from aiops import AIOps
-from tests.conftest import wait_for_spans
 from aiops.analysis.baseline import Baseline, slow_threshold_ms
 from aiops.analysis.config import AnalysisConfig
 from aiops.analysis.early import EarlyPassTrigger
-from tests.aiops.test_extension import shop, wait_until
+from tests.helpers import wait_for_spans, wait_until
 
 CONFIG = AnalysisConfig()
 NOW = 1_800_000_000.0
@@ -120,50 +119,44 @@ def _warm(app, url):
     assert AIOps.feature(app).store.load_baselines()[("shop", "/pay")].requests >= 40
 
 
-def test_a_fault_is_found_without_waiting_for_the_next_tick(tmp_path, live_server):
-    app = shop(tmp_path, AIOPS_ANALYSIS_INTERVAL_S=3600, AIOPS_EARLY_PASS_MIN_GAP_S=0)
+def test_a_fault_is_found_without_waiting_for_the_next_tick(live_server, pay_app):
+    app = pay_app(AIOPS_ANALYSIS_INTERVAL_S=3600, AIOPS_EARLY_PASS_MIN_GAP_S=0)
     server = live_server(app)
-    try:
-        _warm(app, server.url)
-        state, analysis = AIOps.state(app), AIOps.feature(app)
-        passes = state.passes
-        app.failing = True
-        with requests.Session() as s:
-            for _ in range(10):
-                s.get(server.url + "/pay", timeout=5)
-        # the pass stores the incident, then counts itself: wait for both
-        assert wait_until(lambda: analysis.store.open_incidents() and state.passes > passes, timeout_s=15), \
-            "no incident from an early pass"
-        assert analysis.early.fired >= 1
-        incident = analysis.store.open_incidents()[0]
-        assert incident.root_key == ("shop", "/pay")
-        status = requests.get(server.url + "/aiops/status", timeout=5).json()
-        assert status["early_passes"] >= 1
-    finally:
-        AIOps.shutdown(app)
+    _warm(app, server.url)
+    state, analysis = AIOps.state(app), AIOps.feature(app)
+    passes = state.passes
+    app.failing = True
+    with requests.Session() as s:
+        for _ in range(10):
+            s.get(server.url + "/pay", timeout=5)
+    # the pass stores the incident, then counts itself: wait for both
+    assert wait_until(lambda: analysis.store.open_incidents() and state.passes > passes, timeout_s=15), \
+        "no incident from an early pass"
+    assert analysis.early.fired >= 1
+    incident = analysis.store.open_incidents()[0]
+    assert incident.root_key == ("shop", "/pay")
+    status = requests.get(server.url + "/aiops/status", timeout=5).json()
+    assert status["early_passes"] >= 1
 
 
-def test_early_passes_off(tmp_path, live_server):
-    app = shop(tmp_path, AIOPS_ANALYSIS_INTERVAL_S=3600, AIOPS_EARLY_PASS=False)
+def test_early_passes_off(live_server, pay_app):
+    app = pay_app(AIOPS_ANALYSIS_INTERVAL_S=3600, AIOPS_EARLY_PASS=False)
     server = live_server(app)
-    try:
-        _warm(app, server.url)
-        state, analysis = AIOps.state(app), AIOps.feature(app)
-        assert analysis.early is None
-        app.failing = True
-        with requests.Session() as s:
-            for _ in range(10):
-                s.get(server.url + "/pay", timeout=5)
-        app.extensions["telemetry"].store.flush(5)
-        time.sleep(0.5)  # what an early pass would have had to start
-        assert state.passes == 1 and not analysis.store.open_incidents()
-        assert requests.get(server.url + "/aiops/status", timeout=5).json()["early_passes"] is None
-    finally:
-        AIOps.shutdown(app)
+    _warm(app, server.url)
+    state, analysis = AIOps.state(app), AIOps.feature(app)
+    assert analysis.early is None
+    app.failing = True
+    with requests.Session() as s:
+        for _ in range(10):
+            s.get(server.url + "/pay", timeout=5)
+    app.extensions["telemetry"].store.flush(5)
+    time.sleep(0.5)  # what an early pass would have had to start
+    assert state.passes == 1 and not analysis.store.open_incidents()
+    assert requests.get(server.url + "/aiops/status", timeout=5).json()["early_passes"] is None
 
 
-def test_shutdown_stops_listening(tmp_path, live_server):
-    app = shop(tmp_path, AIOPS_ANALYSIS_INTERVAL_S=3600, AIOPS_EARLY_PASS_MIN_GAP_S=0)
+def test_shutdown_stops_listening(pay_app):
+    app = pay_app(AIOPS_ANALYSIS_INTERVAL_S=3600, AIOPS_EARLY_PASS_MIN_GAP_S=0)
     span_store = app.extensions["telemetry"].store
     on_spans = AIOps.feature(app).early.on_spans
     assert on_spans in span_store._listeners

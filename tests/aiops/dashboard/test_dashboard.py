@@ -17,9 +17,7 @@ from werkzeug.routing import Rule
 from aiops import AIOps
 from aiops.dashboard.views import FEATURE_RULES, STATIC_DIR, features
 from aiops.dashboard.data import Grid, latency_band_ms, make_grid, red_series
-from app import create_app
-from telemetry.store import SpanStore
-from tests.conftest import wait_for_spans
+from tests.helpers import wait_for_spans
 
 STATIC = Path(STATIC_DIR)
 
@@ -126,20 +124,14 @@ def test_script_never_writes_html_from_data():
 
 
 @pytest.fixture
-def demo(tmp_path, live_server):
-    made = []
+def demo(live_server, demo_app):
+    """``demo(**config) -> (app, LiveServer)``: the demo shop served on loopback."""
 
     def start(**config):
-        app = create_app({"TELEMETRY_DB_PATH": str(tmp_path / "demo.db"), "DEMO_LATENCY_SCALE": 0.0,
-                          "DEMO_ERROR_RATE": 0.0, "AIOPS_SCHEDULER": False, "TELEMETRY_FLUSH_INTERVAL_MS": 20,
-                          **config})
-        made.append(app)
+        app = demo_app(**config)
         return app, live_server(app)
 
-    yield start
-    for app in made:
-        AIOps.shutdown(app)
-    SpanStore.close_all()
+    return start
 
 
 def test_page_is_served_with_a_strict_policy(demo):

@@ -19,15 +19,13 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from aiops import AIOps
-from app import create_app
-from telemetry.store import SpanStore
+from flask import jsonify
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS", Path(__file__).resolve().parents[3] / "bench" / "out" / "screenshots"))
+SHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS",
+                            Path(__file__).resolve().parents[3] / "bench" / "out" / "screenshots"))
 ROUTES = [("GET", "/health"), ("GET", "/inventory"), ("POST", "/payment"), ("POST", "/checkout")]
 WAIT_MS = 45_000
 
@@ -81,12 +79,13 @@ class Traffic:
 class Dashboard:
     """A learned demo on loopback and a page open on its dashboard, with console errors recorded."""
 
-    def __init__(self, browser, tmp_path, live_server, viewport=(1280, 900), learn=True, mount="",
-                 factory=create_app, **config):
-        self.app = factory({"TELEMETRY_DB_PATH": str(tmp_path / "demo.db"), "DEMO_LATENCY_SCALE": 0.2,
-                               "DEMO_ERROR_RATE": 0.0, "DEMO_SEED": 7, "TELEMETRY_FLUSH_INTERVAL_MS": 20,
-                               "AIOPS_ANALYSIS_INTERVAL_S": 1, "AIOPS_WINDOW_S": 3, "AIOPS_AUTO_RESOLVE_S": 2,
-                               "AIOPS_DASHBOARD_REFRESH_S": 1, **config})
+    def __init__(self, browser, live_server, factory, viewport=(1280, 900), learn=True, mount="", **config):
+        """``factory(**config) -> app`` (``demo_app`` or another factory fixture) builds the app, with the
+        scheduler on and a pass every second; the factory's fixture shuts it down after the test."""
+        self.app = factory(**{"DEMO_LATENCY_SCALE": 0.2, "DEMO_ERROR_RATE": 0.0, "DEMO_SEED": 7,
+                              "TELEMETRY_FLUSH_INTERVAL_MS": 20, "AIOPS_SCHEDULER": None,
+                              "AIOPS_ANALYSIS_INTERVAL_S": 1, "AIOPS_WINDOW_S": 3, "AIOPS_AUTO_RESOLVE_S": 2,
+                              "AIOPS_DASHBOARD_REFRESH_S": 1, **config})
         wsgi = self.app
         if mount:  # the app mounted under a path prefix, as behind a reverse proxy
             from werkzeug.exceptions import NotFound
@@ -148,16 +147,16 @@ class Dashboard:
         if self.traffic is not None:
             self.traffic.stop()
         self.context.close()
-        AIOps.shutdown(self.app)
-        SpanStore.close_all()
 
 
 @pytest.fixture
-def dashboard(browser, tmp_path, live_server):
+def dashboard(browser, live_server, make_app, demo_app):
+    """``dashboard(factory=demo_app, **options) -> Dashboard``; closed after the test, then its app shut down
+    (the factories are set up first, so they tear down after it)."""
     made = []
 
-    def start(**kwargs):
-        made.append(Dashboard(browser, tmp_path, live_server, **kwargs))
+    def start(factory=demo_app, **kwargs):
+        made.append(Dashboard(browser, live_server, factory, **kwargs))
         return made[-1]
 
     yield start
@@ -372,7 +371,8 @@ STORM = [  # two correlated alerts of one service, and an unrelated certificate 
     {"alert_name": "ErrorRateHigh", "service": "payment-gateway", "severity": "critical",
      "message": "Error rate 4.7% exceeds 1%", "labels": {"namespace": "payments"}},
     {"alert_name": "PodCrashLoopBackOff", "service": "payment-gateway", "severity": "critical",
-     "message": "Pod payment-gw-def34 in CrashLoopBackOff", "labels": {"namespace": "payments", "pod": "payment-gw-def34"}},
+     "message": "Pod payment-gw-def34 in CrashLoopBackOff",
+     "labels": {"namespace": "payments", "pod": "payment-gw-def34"}},
     {"alert_name": "CertExpiryWarning", "service": "auth-service", "severity": "warning",
      "message": "TLS certificate expires in 14 days", "labels": {"namespace": "auth"}},
 ]
@@ -472,25 +472,24 @@ def test_optional_panels_show_the_real_features(dashboard):
     assert [e for e in d.console_errors if not ("Failed to load resource" in e and "422" in e)] == []
 
 
-def analysis_only_app(config: dict):
-    """An app with telemetry and the analysis (so the dashboard) but without Chaos: no chaos endpoints and
-    no scenario simulator."""
-    from flask import Flask, jsonify
+@pytest.fixture
+def analysis_only_app(make_app):
+    """``analysis_only_app(**config)``: an app with telemetry and the analysis (so the dashboard) but without
+    Chaos: no chaos endpoints and no scenario simulator."""
 
-    from telemetry import Telemetry
-    app = Flask("analysis_only")
-    app.config.update(config)
-    Telemetry(app)
-    AIOps(app)
+    def make(**config):
+        app = make_app("analysis_only", **config)
 
-    @app.get("/orders")
-    def orders():
-        return jsonify(orders=[])
+        @app.get("/orders")
+        def orders():
+            return jsonify(orders=[])
 
-    return app
+        return app
+
+    return make
 
 
-def test_features_the_app_lacks_say_so(dashboard):
+def test_features_the_app_lacks_say_so(dashboard, analysis_only_app):
     d = dashboard(factory=analysis_only_app, learn=False)
     seen = []
     d.page.on("request", lambda r: seen.append(r.url))

@@ -6,12 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 import requests
-from flask import Flask
 
 from aiops import AIOps
 from aiops.metrics.model import MetricBatchError, MetricPoint, parse_metric_batch
 from aiops.metrics.store import MetricStore
-from telemetry import Telemetry
 
 T0 = 1_800_000_000.0
 
@@ -120,19 +118,9 @@ def test_store_insert_is_all_or_nothing(tmp_path):
 # -- the HTTP route ---------------------------------------------------------------------
 
 
-def make_app(tmp_path, **config):
-    app = Flask("svc")
-    app.config.update({"TELEMETRY_DB_PATH": str(tmp_path / "t.db"), "AIOPS_SCHEDULER": False, **config})
-    Telemetry(app)
-    AIOps(app)
-    return app
-
-
 @pytest.fixture
-def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    AIOps.shutdown(app)
+def app(make_app):
+    return make_app()
 
 
 def test_ingest_stores_a_batch_and_reads_it_back(app):
@@ -168,54 +156,49 @@ def test_rejected_batch_stores_nothing_and_names_the_problem(app):
     assert bad_range.status_code == 400 and "ISO 8601" in bad_range.get_json()["detail"]
 
 
-def test_ingest_batch_cap_is_configurable(tmp_path):
-    app = make_app(tmp_path, AIOPS_METRICS_MAX_BATCH=3)
-    try:
-        response = app.test_client().post("/aiops/metrics/ingest", json=[point(i) for i in range(4)])
-        assert response.status_code == 400 and "at most 3" in response.get_json()["detail"]
-    finally:
-        AIOps.shutdown(app)
+def test_ingest_batch_cap_is_configurable(make_app):
+    app = make_app(AIOPS_METRICS_MAX_BATCH=3)
+    response = app.test_client().post("/aiops/metrics/ingest", json=[point(i) for i in range(4)])
+    assert response.status_code == 400 and "at most 3" in response.get_json()["detail"]
+    oversized = app.test_client().post("/aiops/metrics/ingest", data=b"[" + b" " * 8192 + b"]",
+                                       content_type="application/json")
+    assert oversized.status_code == 413 and oversized.get_json()["error"] == "batch too large"
+    assert oversized.get_json()["field"] == "body" and "at most 3 points" in oversized.get_json()["detail"]
     with pytest.raises(ValueError, match="AIOPS_METRICS_MAX_BATCH"):
-        make_app(tmp_path, AIOPS_METRICS_MAX_BATCH=0)
+        make_app(AIOPS_METRICS_MAX_BATCH=0)
 
 
-def test_ingest_needs_the_api_key_when_configured(tmp_path, live_server):
-    app = make_app(tmp_path, AIOPS_API_KEY="s3cret")
-    try:
-        server = live_server(app)
-        url = f"{server.url}/aiops/metrics/ingest"
-        assert requests.post(url, json=[point(0)], timeout=5).status_code == 401
-        assert requests.post(url, json=[point(0)], headers={"X-API-Key": "wrong"}, timeout=5).status_code == 401
-        assert AIOps.feature(app, "metrics").store.metric_series() == []
-        ok = requests.post(url, data=json.dumps([point(0)]), headers={"X-API-Key": "s3cret",
-                                                                       "Content-Type": "application/json"}, timeout=5)
-        assert ok.status_code == 200 and ok.json()["stored"] == 1
-    finally:
-        AIOps.shutdown(app)
+def test_ingest_needs_the_api_key_when_configured(live_server, make_app):
+    app = make_app(AIOPS_API_KEY="s3cret")
+    server = live_server(app)
+    url = f"{server.url}/aiops/metrics/ingest"
+    assert requests.post(url, json=[point(0)], timeout=5).status_code == 401
+    assert requests.post(url, json=[point(0)], headers={"X-API-Key": "wrong"}, timeout=5).status_code == 401
+    assert AIOps.feature(app, "metrics").store.metric_series() == []
+    ok = requests.post(url, data=json.dumps([point(0)]), headers={"X-API-Key": "s3cret",
+                                                                   "Content-Type": "application/json"}, timeout=5)
+    assert ok.status_code == 200 and ok.json()["stored"] == 1
 
 
-def test_concurrent_pushers_over_http_lose_nothing(tmp_path, live_server):
-    app = make_app(tmp_path)
-    try:
-        server = live_server(app)
-        errors = []
+def test_concurrent_pushers_over_http_lose_nothing(live_server, make_app):
+    app = make_app()
+    server = live_server(app)
+    errors = []
 
-        def push(worker):
-            session = requests.Session()
-            for batch in range(5):
-                body = [point(i, service=f"svc{worker}", value=float(batch * 100 + i)) for i in range(100)]
-                response = session.post(f"{server.url}/aiops/metrics/ingest", json=body, timeout=10)
-                if response.status_code != 200:
-                    errors.append(response.text)
+    def push(worker):
+        session = requests.Session()
+        for batch in range(5):
+            body = [point(i, service=f"svc{worker}", value=float(batch * 100 + i)) for i in range(100)]
+            response = session.post(f"{server.url}/aiops/metrics/ingest", json=body, timeout=10)
+            if response.status_code != 200:
+                errors.append(response.text)
 
-        threads = [threading.Thread(target=push, args=(w,)) for w in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-        assert errors == []
-        store = AIOps.feature(app, "metrics").store
-        assert len(store.metric_series()) == 4 * 5 * 100
-        assert [s for s, _ in store.metric_names()] == ["svc0", "svc1", "svc2", "svc3"]
-    finally:
-        AIOps.shutdown(app)
+    threads = [threading.Thread(target=push, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    store = AIOps.feature(app, "metrics").store
+    assert len(store.metric_series()) == 4 * 5 * 100
+    assert [s for s, _ in store.metric_names()] == ["svc0", "svc1", "svc2", "svc3"]

@@ -186,7 +186,8 @@ def test_csv_round_trip_long_two_column_and_gzip(tmp_path):
 @pytest.mark.parametrize("text, where", [
     ("timestamp,service,metric,value\n2026-11-02T14:00:00Z,a,m,1\n2026-11-02T14:01:00Z,a,m,fast\n",
      "line 3, column 'value': 'fast' is not a finite number"),
-    ("timestamp,service,metric,value\nyesterday,a,m,1\n", "line 2, column 'timestamp': 'yesterday' must be an ISO 8601 time"),
+    ("timestamp,service,metric,value\nyesterday,a,m,1\n",
+     "line 2, column 'timestamp': 'yesterday' must be an ISO 8601 time"),
     ("timestamp,service,metric,value\n2026-11-02T14:00:00Z,,m,1\n", "line 2, column 'service': empty"),
     ("timestamp,service,metric,value\n2026-11-02T14:00:00Z,a,m\n", "line 2: 3 columns, the header has 4"),
     ("time,val\n1,2\n", "line 1: header 'time,val' has neither"),

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from flask import Flask
 
-from aiops import AIOps
 from aiops.analysis.config import AnalysisConfig
 from aiops.analysis.engine import Analyzer
 from aiops.metrics.model import MetricPoint
@@ -63,18 +61,15 @@ def stored(tmp_path_factory):
     return db, payment[-1].id
 
 
-def make_app(db, **config):
-    app = Flask("replay")
-    app.config.update({"AIOPS_DB_PATH": str(db), "AIOPS_SCHEDULER": False, **config})
-    AIOps(app)
-    return app
+@pytest.fixture
+def replay_app(make_app, stored):
+    """``replay_app(**config)``: AIOps alone (no Telemetry) on the analysed store."""
+    return lambda **config: make_app("replay", telemetry=False, AIOPS_DB_PATH=str(stored[0]), **config)
 
 
 @pytest.fixture
-def server(stored, live_server):
-    app = make_app(stored[0])
-    yield live_server(app)
-    AIOps.shutdown(app)
+def server(live_server, replay_app):
+    return live_server(replay_app())
 
 
 def test_replay_json_over_http(stored, server):
@@ -123,29 +118,26 @@ def test_replay_png_over_http(stored, server):
     assert bad.status_code == 404 and "shop:/payment latency_p95_ms" in bad.json()["detail"]
 
 
-def test_replay_errors(stored, server, live_server):
+def test_replay_errors(stored, server, live_server, replay_app):
     unknown = requests.get(f"{server.url}/aiops/incidents/INC-0-0/replay", timeout=30)
     assert unknown.status_code == 404 and unknown.json()["error"] == "incident INC-0-0 not found"
     assert requests.get(f"{server.url}/aiops/incidents/INC-0-0/replay.png", timeout=30).status_code == 404
     bad = requests.get(f"{server.url}/aiops/incidents/{stored[1]}/replay?points=yes", timeout=30)
     assert bad.status_code == 400 and "points must be" in bad.json()["detail"]
     # a margin reaching back to the first span leaves too little history before the window
-    app = make_app(stored[0], AIOPS_REPLAY_MARGIN_S=14000)
-    try:
-        short = requests.get(f"{live_server(app).url}/aiops/incidents/{stored[1]}/replay", timeout=60)
-    finally:
-        AIOps.shutdown(app)
+    app = replay_app(AIOPS_REPLAY_MARGIN_S=14000)
+    short = requests.get(f"{live_server(app).url}/aiops/incidents/{stored[1]}/replay", timeout=60)
     assert short.status_code == 422, short.text
     body = short.json()
     assert body["needed_points"] == 180 and body["found_points"] < 180 and body["needed_history_s"] == 10800
     assert "at least 180 points" in body["detail"]
 
 
-def test_replay_config_is_validated(stored):
+def test_replay_config_is_validated(replay_app):
     with pytest.raises(ValueError, match="AIOPS_REPLAY_COVERAGE must be a number within"):
-        make_app(stored[0], AIOPS_REPLAY_COVERAGE=2)
+        replay_app(AIOPS_REPLAY_COVERAGE=2)
     with pytest.raises(ValueError, match="AIOPS_REPLAY_METHOD must be one of: gradient_boosting, seasonal_quantile"):
-        make_app(stored[0], AIOPS_REPLAY_METHOD="prophet")
+        replay_app(AIOPS_REPLAY_METHOD="prophet")
 
 
 def cli(*args):

@@ -84,7 +84,8 @@ def test_alert_windows_scale_with_the_slo_window():
     assert alert_rules(30 * DAY) == BASE_RULES
     assert [(r.long_s, r.short_s) for r in BASE_RULES] == [(HOUR, 5 * MIN), (6 * HOUR, 30 * MIN),
                                                            (3 * DAY, 6 * HOUR)]
-    # 7-day SLO: factor 7/30: 1h -> 14 min, 5m -> 1.17 min -> 1 min; 6h -> 84 min, 30m -> 7 min; 3d -> 16.8 h, 6h -> 84 min
+    # 7-day SLO: factor 7/30: 1h -> 14 min, 5m -> 1.17 min -> 1 min; 6h -> 84 min, 30m -> 7 min;
+    # 3d -> 16.8 h, 6h -> 84 min
     seven = alert_rules(7 * DAY)
     assert [(r.long_s, r.short_s) for r in seven] == [(14 * MIN, 1 * MIN), (84 * MIN, 7 * MIN),
                                                       (1008 * MIN, 84 * MIN)]
@@ -486,7 +487,7 @@ def test_hourly_and_minute_counts_agree_with_counting_spans(db):
             for w, c in got.items():
                 now_min = int(now // 60)
                 lo = now_min - int(round(w / 60)) + 1
-                route_ok = (lambda r: True) if s.route is None else (lambda r: r == s.route)
+                route_ok = (lambda r: True) if s.route is None else (lambda r, route=s.route: r == route)
                 inside = [r for r in rows if lo <= int(r[8] // 60) <= now_min and route_ok(r[4])]
                 bad = [r for r in inside if (r[10] if s.indicator == "availability" else r[9] > 250.0)]
                 assert (c.total, c.bad) == (len(inside), len(bad)), (now, s.route, s.indicator, w)

@@ -7,19 +7,18 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
-from flask import Flask, request
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiops import AIOps
 from telemetry.timefmt import parse_time
 from telemetry import Telemetry
-from telemetry.store import INSERT_SPAN as _INSERT, connect
+from telemetry.store import connect
+from tests.aiops.helpers import Receiver, call, write_spans
 
 ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS = shutil.which("prometheus") or ("/usr/bin/prometheus" if os.path.exists("/usr/bin/prometheus") else None)
@@ -35,48 +34,9 @@ def skip_without(binary: str | None, name: str) -> None:
         pytest.skip(f"{name} not installed (Debian package prometheus); .ci/run installs it")
 
 
-def make_app(tmp_path, name="shop", **config):
-    app = Flask(name)
-    app.config.update({"TELEMETRY_DB_PATH": str(tmp_path / "t.db"), "AIOPS_SCHEDULER": False,
-                       "TELEMETRY_FLUSH_INTERVAL_MS": 10, "TELEMETRY_SERVICE_NAME": name, **config})
-    Telemetry(app)
-    AIOps(app)
-
-    @app.get("/orders/<int:order_id>")
-    def order(order_id):
-        if order_id >= 500:
-            return {"error": "backend down"}, 503
-        return {"order": order_id}
-
-    @app.get("/slow")
-    def slow():
-        time.sleep(0.03)
-        return "slow"
-
-    return app
-
-
 @pytest.fixture
-def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    AIOps.shutdown(app)
-
-
-def call(client, method, path, **kwargs):
-    response = client.open(path, method=method, **kwargs)
-    response.get_data()
-    return response
-
-
-def write_spans(db_path, service, route, at, n, bad=0, duration_ms=5.0):
-    conn = connect(str(db_path))
-    rows = [(f"{i:032x}", f"{i:016x}", None, service, route, "GET", route, 500 if i < bad else 200, at, duration_ms,
-             1 if i < bad else 0, None, None, None) for i in range(n)]
-    conn.execute("BEGIN")
-    conn.executemany(_INSERT, rows)
-    conn.execute("COMMIT")
-    conn.close()
+def app(orders_app):
+    return orders_app()
 
 
 def sample(text, name, **labels):
@@ -110,7 +70,8 @@ def test_services_crud_and_errors(app):
     listed = call(c, "GET", "/aiops/services").json["services"]
     assert [(s["name"], s["owner"], s["slo_count"]) for s in listed] == [("checkout", "payments", 0)]
     updated = call(c, "PUT", "/aiops/services/checkout", json={"owner": "team-b"})
-    assert updated.json["owner"] == "team-b" and updated.json["tier"] == 1 and updated.json["description"] == "takes money"
+    assert updated.json["owner"] == "team-b" and updated.json["tier"] == 1
+    assert updated.json["description"] == "takes money"
     assert call(c, "GET", "/aiops/services/checkout").json["owner"] == "team-b"
     assert call(c, "PUT", "/aiops/services/nope", json={"owner": "a"}).status_code == 404
     not_allowed = call(c, "PATCH", "/aiops/services/checkout")
@@ -148,8 +109,8 @@ def test_slo_targets_crud_validation_and_nothing_half_stored(app):
     assert call(c, "GET", "/aiops/slo/shop/targets").json["targets"] == []
 
 
-def test_api_key_guards_every_change(tmp_path):
-    app = make_app(tmp_path, AIOPS_API_KEY="s3cret")
+def test_api_key_guards_every_change(orders_app):
+    app = orders_app(AIOPS_API_KEY="s3cret")
     c = app.test_client()
     for method, path in (("POST", "/aiops/services"), ("POST", "/aiops/slo/shop/targets"),
                          ("POST", "/aiops/burn/compute"), ("POST", "/aiops/release/shop/override"),
@@ -159,36 +120,14 @@ def test_api_key_guards_every_change(tmp_path):
     ok = call(c, "POST", "/aiops/services", json={"name": "shop"}, headers={"X-API-Key": "s3cret"})
     assert ok.status_code == 201
     assert call(c, "GET", "/aiops/services").status_code == 200  # reads need no key
-    AIOps.shutdown(app)
 
 
 # -- burn, alerts, webhooks ------------------------------------------------------------------
 
 
-class Receiver:
-    def __init__(self, live_server):
-        self.bodies = []
-        self.arrived = threading.Event()
-        app = Flask("receiver")
-
-        @app.post("/hook")
-        def hook():
-            self.bodies.append(request.get_json())
-            self.arrived.set()
-            return "ok"
-
-        self.url = live_server(app).url + "/hook"
-
-    def wait_for(self, n, timeout_s=5.0):
-        deadline = time.monotonic() + timeout_s
-        while len(self.bodies) < n and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.bodies
-
-
-def test_burn_compute_pages_once_through_the_webhook_and_acknowledge(tmp_path, live_server):
+def test_burn_compute_pages_once_through_the_webhook_and_acknowledge(tmp_path, live_server, orders_app):
     receiver = Receiver(live_server)
-    app = make_app(tmp_path, AIOPS_WEBHOOK_URLS=[receiver.url], AIOPS_WEBHOOK_BACKOFF_S=0.01)
+    app = orders_app(AIOPS_WEBHOOK_URLS=[receiver.url], AIOPS_WEBHOOK_BACKOFF_S=0.01)
     c = app.test_client()
     call(c, "POST", "/aiops/slo/shop/targets", json={"indicator": "availability", "target": 0.999})
     now = time.time()
@@ -217,12 +156,14 @@ def test_burn_compute_pages_once_through_the_webhook_and_acknowledge(tmp_path, l
     again = call(c, "PATCH", f"/aiops/slo-alerts/{alert_id}/acknowledge")
     assert again.status_code == 409 and again.json["alert_status"] == "acknowledged"
     assert call(c, "PATCH", "/aiops/slo-alerts/SLO-0-0/acknowledge").status_code == 404
-    assert error_of(call(c, "GET", "/aiops/slo-alerts?status=loud"))["detail"].startswith("status must be")
+    loud = call(c, "GET", "/aiops/slo-alerts?status=loud")
+    assert loud.status_code == 400 and error_of(loud)["detail"].startswith("status must be")
+    assert loud.json["error"] == "unknown status 'loud'" and loud.json["field"] == "status"
     burn = call(c, "GET", "/aiops/burn").json["services"][0]
-    assert burn["service_name"] == "shop" and burn["risk_level"] == "FREEZE" and burn["slos"][0]["open_alert"] == alert_id
+    assert burn["service_name"] == "shop" and burn["risk_level"] == "FREEZE"
+    assert burn["slos"][0]["open_alert"] == alert_id
     history = call(c, "GET", "/aiops/burn/shop").json
     assert history["snapshot_count"] == 1  # two computes within AIOPS_SLO_HISTORY_INTERVAL_S keep one
-    AIOps.shutdown(app)
 
 
 def test_low_traffic_alert_is_suppressed_and_says_why(app, tmp_path):
@@ -252,8 +193,8 @@ def test_analysis_pass_computes_burn(app):
 # -- forecast, release gate, audit --------------------------------------------------------------
 
 
-def test_release_gate_override_and_audit_trail(tmp_path):
-    app = make_app(tmp_path, AIOPS_API_KEY="k")
+def test_release_gate_override_and_audit_trail(tmp_path, orders_app):
+    app = orders_app(AIOPS_API_KEY="k")
     c = app.test_client()
     key = {"X-API-Key": "k"}
     call(c, "POST", "/aiops/slo/shop/targets", json={"indicator": "availability", "target": 0.999}, headers=key)
@@ -293,7 +234,6 @@ def test_release_gate_override_and_audit_trail(tmp_path):
     # nothing), the override, the first GET
     assert override["reason"] == "hotfix that stops the outage"
     assert parse_time(override["expires_at"]) == parse_time(expires)  # shown in the one time format
-    AIOps.shutdown(app)
 
 
 def test_forecast_endpoint_from_burn_history(app, tmp_path):
@@ -332,24 +272,27 @@ def test_summaries(app, tmp_path):
     grid = call(c, "GET", "/aiops/summary/heatmap?hours=3&bucket_minutes=30").json
     assert len(grid["buckets"]) == 6 and grid["services"][0]["risk"][-1] == "FREEZE"
     assert call(c, "GET", "/aiops/summary/heatmap?hours=0").status_code == 400
+    crowded = call(c, "GET", "/aiops/summary/heatmap?hours=840&bucket_minutes=1")
+    assert crowded.status_code == 400 and crowded.json["error"] == "too many buckets"
+    assert crowded.json["field"] == "bucket_minutes" and "at most 2000" in crowded.json["detail"]
     assert call(c, "GET", "/aiops/summary/nobody").status_code == 404
 
 
-def test_slo_file_at_startup(tmp_path):
+def test_slo_file_at_startup(tmp_path, orders_app):
     path = tmp_path / "slos.yaml"
     path.write_text("services:\n  - {name: shop, tier: 2, owner: ops}\n"
                     "slos:\n  - {name: shop-avail, service: shop, indicator: availability, target: 0.995, "
                     "timeWindow: 7d, budgetingMethod: Occurrences}\n")
-    app = make_app(tmp_path, AIOPS_SLO_FILE=str(path))
+    app = orders_app(AIOPS_SLO_FILE=str(path))
     targets = call(app.test_client(), "GET", "/aiops/slo/shop/targets").json["targets"]
     assert [(t["name"], t["source"], t["timeWindow"]) for t in targets] == [("shop-avail", "file", "7d")]
     AIOps.shutdown(app)
     path.write_text("slos:\n  - {service: shop, indicator: availability, target: 0.995, timeWindow: 7 days}\n")
     with pytest.raises(ValueError, match=r"slos\[0\]\.timeWindow"):
-        make_app(tmp_path, name="again", AIOPS_SLO_FILE=str(path))
+        orders_app(name="again", AIOPS_SLO_FILE=str(path))
     path.write_text("slos:\n  - {service: shop, indicator: availability, target: 0.995, timeWindow: 60d}\n")
     with pytest.raises(ValueError, match=r"slos\[0\]\.timeWindow: 60 days is longer than the 35 days"):
-        make_app(tmp_path, name="third", AIOPS_SLO_FILE=str(path))
+        orders_app(name="third", AIOPS_SLO_FILE=str(path))
 
 
 # -- /metrics --------------------------------------------------------------------------------
@@ -363,8 +306,8 @@ def _drive(base_url, n_ok=30, n_bad=5):
     requests.get(f"{base_url}/slow", timeout=5)
 
 
-def test_metrics_text_counts_requests_by_route_and_passes_promtool(tmp_path, live_server):
-    app = make_app(tmp_path)
+def test_metrics_text_counts_requests_by_route_and_passes_promtool(tmp_path, live_server, orders_app):
+    app = orders_app()
     server = live_server(app)
     _drive(server.url)
     time.sleep(0.1)  # the live server ends each span after the client has the answer
@@ -396,14 +339,13 @@ def test_metrics_text_counts_requests_by_route_and_passes_promtool(tmp_path, liv
     skip_without(PROMTOOL, "promtool")
     checked = subprocess.run([PROMTOOL, "check", "metrics"], input=response.content, capture_output=True, timeout=30)
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
-    AIOps.shutdown(app)
 
 
-def test_two_apps_sharing_a_store_report_each_others_requests(tmp_path):
+def test_two_apps_sharing_a_store_report_each_others_requests(orders_app):
     """Two workers (here: two apps in one process, each with its own
     /metrics) write one SQLite file: either one's scrape counts every request."""
-    a = make_app(tmp_path, name="shop")
-    b = make_app(tmp_path, name="shop2")
+    a = orders_app(name="shop")
+    b = orders_app(name="shop2")
     b.config["TELEMETRY_SERVICE_NAME"] = "shop2"
     for i in range(7):
         call(a.test_client(), "GET", f"/orders/{i}")
@@ -416,8 +358,6 @@ def test_two_apps_sharing_a_store_report_each_others_requests(tmp_path):
         for service, n in (("shop", 7), ("shop2", 4)):
             assert sample(text, "http_server_requests_total", service_name=service, http_route="/orders/<int:order_id>",
                           http_request_method="GET", http_response_status_code="200") == n
-    AIOps.shutdown(a)
-    AIOps.shutdown(b)
 
 
 def _free_port() -> int:
@@ -437,7 +377,8 @@ def test_gunicorn_two_workers_every_scrape_sees_every_request(tmp_path):
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-                                 "tests.aiops.slo._slo_wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                                 "tests.aiops.slo._slo_wsgi:app"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         pids, deadline = set(), time.monotonic() + 30
@@ -467,9 +408,9 @@ def test_gunicorn_two_workers_every_scrape_sees_every_request(tmp_path):
         proc.wait(15)
 
 
-def test_real_prometheus_scrapes_and_answers_promql(tmp_path, live_server):
+def test_real_prometheus_scrapes_and_answers_promql(tmp_path, live_server, orders_app):
     skip_without(PROMETHEUS, "prometheus")
-    app = make_app(tmp_path)
+    app = orders_app()
     server = live_server(app)
     _drive(server.url, n_ok=12, n_bad=3)
     time.sleep(0.1)
@@ -486,7 +427,8 @@ def test_real_prometheus_scrapes_and_answers_promql(tmp_path, live_server):
         proc = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                                  f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
     api = f"http://127.0.0.1:{port}/api/v1/query"
-    query = 'sum by (http_route, http_response_status_code) (http_server_request_duration_seconds_count{job="flask-aiops"})'
+    query = ('sum by (http_route, http_response_status_code) '
+             '(http_server_request_duration_seconds_count{job="flask-aiops"})')
     try:
         result, deadline = [], time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -513,8 +455,8 @@ def test_real_prometheus_scrapes_and_answers_promql(tmp_path, live_server):
 # -- python -m aiops slo ---------------------------------------------------------------------
 
 
-def test_cli_slo_computes_and_prints(tmp_path):
-    app = make_app(tmp_path)
+def test_cli_slo_computes_and_prints(tmp_path, orders_app):
+    app = orders_app()
     call(app.test_client(), "POST", "/aiops/slo/shop/targets", json={"indicator": "availability", "target": 0.99})
     AIOps.shutdown(app)
     write_spans(tmp_path / "t.db", "shop", "/orders/<int:order_id>", time.time(), 300, bad=6)

@@ -14,17 +14,16 @@ from aiops import AIOps
 from aiops.triage.api import ENDPOINTS
 from aiops.triage.pipeline import ingest
 from aiops.triage.intake import parse_raw_alerts
-from tests.aiops.analysis.test_api import drive, make_app
-from tests.aiops.triage.test_triage import PAYMENT, PRODUCT_ALERTS
+from tests.aiops.helpers import drive
+from tests.aiops.triage.helpers import PAYMENT, PRODUCT_ALERTS
+from tests.helpers import wait_until
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
 
 @pytest.fixture
-def app(tmp_path):
-    app = make_app(tmp_path, AIOPS_SERVICE_TIERS="payment-gateway=1")
-    yield app
-    AIOps.shutdown(app)
+def app(svc_app):
+    return svc_app(AIOPS_SERVICE_TIERS="payment-gateway=1")
 
 
 def now_iso(offset_s=0.0):
@@ -87,18 +86,15 @@ def test_rejected_payloads_store_nothing(app):
     assert client.get("/aiops/deployments").json["deploy_count"] == 0
 
 
-def test_api_key_guards_mutations(tmp_path):
-    app = make_app(tmp_path, AIOPS_API_KEY="s3cret")
-    try:
-        client = app.test_client()
-        for path in ("/aiops/alerts", "/aiops/alerts/alertmanager", "/aiops/deployments", "/aiops/changes/risk",
-                     "/aiops/capacity"):
-            assert client.post(path, json={}).status_code == 401, path
-        ok = client.post("/aiops/alerts", json=PRODUCT_ALERTS[0], headers={"X-API-Key": "s3cret"})
-        assert ok.status_code == 202
-        assert client.get("/aiops/alerts").status_code == 200  # reads need no key
-    finally:
-        AIOps.shutdown(app)
+def test_api_key_guards_mutations(svc_app):
+    app = svc_app(AIOPS_API_KEY="s3cret")
+    client = app.test_client()
+    for path in ("/aiops/alerts", "/aiops/alerts/alertmanager", "/aiops/deployments", "/aiops/changes/risk",
+                 "/aiops/capacity"):
+        assert client.post(path, json={}).status_code == 401, path
+    ok = client.post("/aiops/alerts", json=PRODUCT_ALERTS[0], headers={"X-API-Key": "s3cret"})
+    assert ok.status_code == 202
+    assert client.get("/aiops/alerts").status_code == 200  # reads need no key
 
 
 def test_engine_incidents_enter_the_pipeline_and_weigh_on_change_risk(app):
@@ -233,13 +229,13 @@ receivers:
         client = app.test_client()
 
         def wait_for(predicate, what):
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
+            def stats_once_true():
                 stats = client.get("/aiops/alerts/stats").json
-                if predicate(stats):
-                    return stats
-                time.sleep(0.2)
-            raise AssertionError(f"{what}: {client.get('/aiops/alerts/stats').json}")
+                return stats if predicate(stats) else None
+
+            stats = wait_until(stats_once_true, timeout_s=20, interval_s=0.2)
+            assert stats, f"{what}: {client.get('/aiops/alerts/stats').json}"
+            return stats
 
         stats = wait_for(lambda s: s["alerts_after_dedup"] == 4, "4 distinct alerts")
         assert stats["received_by_source"] == {"alertmanager": stats["alerts_received"]}
@@ -273,16 +269,16 @@ receivers:
     ({"AIOPS_CHANGE_PEAK_HOURS": "17-9"}, "START-END"),
     ({"AIOPS_ALERT_DEDUP_WINDOW_S": 0}, "AIOPS_ALERT_DEDUP_WINDOW_S"),
 ])
-def test_bad_triage_config_fails_at_startup(tmp_path, config, says):
+def test_bad_triage_config_fails_at_startup(svc_app, config, says):
     with pytest.raises(ValueError, match=says):
-        make_app(tmp_path, **config)
+        svc_app(**config)
 
 
-def test_bad_routing_file_fails_at_startup(tmp_path):
+def test_bad_routing_file_fails_at_startup(tmp_path, svc_app):
     bad = tmp_path / "routes.json"
     bad.write_text(json.dumps({"routes": [{"match": {}, "team": "x"}]}))
     with pytest.raises(ValueError, match="routes\\[0\\]"):
-        make_app(tmp_path, AIOPS_ALERT_ROUTING_FILE=str(bad))
+        svc_app(AIOPS_ALERT_ROUTING_FILE=str(bad))
 
 
 def test_refine_hook_runs_after_the_transaction_and_never_lowers_p1(app):

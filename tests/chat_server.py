@@ -3,6 +3,7 @@
 The product's ``openai`` client talks to it over TCP exactly as it would
 to OpenAI, Ollama, vLLM or llama.cpp; only the model is fake. Each request
 is recorded (path, headers, JSON body) so tests can inspect the prompt.
+The ``chat_server`` fixture (tests/conftest.py) starts one per test and stops it after.
 """
 from __future__ import annotations
 
@@ -11,21 +12,6 @@ import socket
 import threading
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import pytest
-
-from aiops.testing.synthetic import shop_routes
-from tests.aiops.helpers import Run, fault
-
-LLM_ENV = ("AIOPS_LLM_ENABLED", "AIOPS_LLM_BASE_URL", "AIOPS_LLM_API_KEY", "AIOPS_LLM_MODEL", "OPENAI_BASE_URL",
-           "OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
-
-
-@pytest.fixture(autouse=True)
-def _no_llm_environment(monkeypatch):
-    """Tests configure the endpoint explicitly; a developer's OPENAI_* must not leak in."""
-    for name in LLM_ENV:
-        monkeypatch.delenv(name, raising=False)
 
 
 def reply(content="ok", usage=True, delay_s=0.0):
@@ -74,8 +60,8 @@ class ChatServer:
                 except ValueError:
                     body = None
                 with server._lock:
-                    server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "raw": raw.decode(),
-                                            "body": body})
+                    server.requests.append({"path": self.path, "raw": raw.decode(), "body": body,
+                                            "headers": {k.lower(): v for k, v in self.headers.items()}})
                     spec = server.queue.popleft() if server.queue else server.default
                 if spec.get("delay_s"):
                     if server.stopping.wait(spec["delay_s"]):
@@ -127,53 +113,3 @@ class ChatServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(5)
-
-
-@pytest.fixture
-def chat_server():
-    server = ChatServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def make_writer(chat_server):
-    """``make_writer(**options) -> LLMWriter`` pointed at the chat server; closed after the test."""
-    from llm import LLMWriter
-    writers = []
-
-    def make(**options):
-        options = {"base_url": chat_server.url, "api_key": "sk-test-0123456789abcdef", "model": "fake-model",
-                   "timeout_s": 5.0, "retries": 0, **options}
-        writer = LLMWriter(**options)
-        writers.append(writer)
-        return writer
-
-    yield make
-    for writer in writers:
-        writer.close()
-
-
-SHOP_RATES = {("shop", "/health"): 2, ("shop", "/inventory"): 3, ("shop", "/payment"): 3, ("shop", "/checkout"): 5}
-
-
-@pytest.fixture(scope="session")
-def scenario_runs(tmp_path_factory):
-    """Real incidents from the analysis engine over seeded traffic with known faults, by scenario name."""
-    cache: dict = {}
-
-    def get(name: str) -> Run:
-        if name not in cache:
-            faults = {
-                "payment_errors": [fault(("shop", "/payment"), "error", 600, 720, 1.0)],
-                "payment_latency": [fault(("shop", "/payment"), "latency", 600, 720, 2000)],
-                "inventory_timeout": [fault(("shop", "/inventory"), "timeout", 600, 720, 8000)],
-            }[name]
-            run = Run(tmp_path_factory.mktemp(name) / "t.db", shop_routes(), SHOP_RATES, 900, faults)
-            run.store.release_lock(run.analyzer.owner)
-            cache[name] = run
-        return cache[name]
-
-    yield get
-    for run in cache.values():
-        run.store.close()

@@ -9,9 +9,10 @@ import pytest
 
 from llm.facts import incident_facts
 from llm.writers import brief, comms, narrative, postmortem
-from tests.llm.test_documents import USER_INCIDENT
+from tests.chat_server import reply
+from tests.helpers import USER_INCIDENT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def cli(*args, **env):
@@ -47,7 +48,6 @@ def test_comms_to_a_file(store, tmp_path):
 
 def test_documents_from_the_model_via_the_environment(store, chat_server):
     db, incident = store
-    from tests.llm.conftest import reply
     chat_server.respond(reply("P2 — /payment slow. Runbook: check it."))
     result = cli("brief", "--incident", incident.id, "--db", db, "--json", AIOPS_LLM_BASE_URL=chat_server.url,
                  AIOPS_LLM_MODEL="fake-model", AIOPS_LLM_API_KEY="sk-cli-secret-123456")

@@ -3,16 +3,13 @@ import json
 
 import pytest
 import requests
-from flask import Flask
 
-from aiops import AIOps
 from aiops.testing.synthetic import shop_routes
 from llm.facts import incident_facts
 from llm.writers import POSTMORTEM_SECTIONS, brief, comms, narrative, postmortem
-from telemetry import Telemetry
-from tests.aiops.helpers import Run, fault
-from tests.llm.conftest import SHOP_RATES, reply, status
-from tests.llm.test_documents import USER_INCIDENT
+from tests.aiops.helpers import SHOP_RATES, Run, fault
+from tests.chat_server import reply, status
+from tests.helpers import USER_INCIDENT
 
 
 @pytest.fixture(scope="module")
@@ -26,20 +23,13 @@ def incident_db(tmp_path_factory):
 
 
 @pytest.fixture
-def serve(live_server, incident_db):
-    apps = []
+def serve(live_server, make_app, incident_db):
+    """``serve(**config) -> base URL`` of an app on the incident's store, served on loopback."""
 
     def start(**config):
-        app = Flask("svc")
-        app.config.update({"TELEMETRY_DB_PATH": str(incident_db[0]), "AIOPS_SCHEDULER": False, **config})
-        Telemetry(app)
-        AIOps(app)
-        apps.append(app)
-        return live_server(app).url
+        return live_server(make_app(TELEMETRY_DB_PATH=str(incident_db[0]), **config)).url
 
-    yield start
-    for app in apps:
-        AIOps.shutdown(app)
+    return start
 
 
 @pytest.fixture
@@ -166,7 +156,8 @@ def test_post_postmortem_other_errors(serve):
     wrong_method = requests.get(f"{base}/aiops/postmortems", timeout=30)
     assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
     huge = requests.post(f"{base}/aiops/postmortems", json={**USER_INCIDENT, "root_cause": "x" * 300_000}, timeout=30)
-    assert huge.status_code == 413
+    assert huge.status_code == 413 and huge.json()["error"] == "incident too large"
+    assert huge.json()["field"] == "body" and "at most" in huge.json()["detail"]
 
 
 def test_llm_status_without_a_model(serve):
