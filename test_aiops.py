@@ -322,7 +322,7 @@ if pytest is not None:
             chain = {s["route"]: s for s in spans if s["trace_id"] == trace_id}
             assert chain["/payment"]["status_code"] == 500 and chain["/payment"]["error"] == 1
             assert chain["/checkout"]["status_code"] == 502 and chain["/checkout"]["error"] == 1
-            assert chain["/checkout"]["exception_type"] == "app.UpstreamFailure"
+            assert chain["/checkout"]["exception_type"] == "simulation.shop.UpstreamFailure"
             assert chain["/inventory"]["status_code"] == 200
             assert chain["/payment"]["parent_span_id"] == chain["/checkout"]["span_id"]
 

@@ -74,7 +74,7 @@ def run_store(s, batch: int, path: str):
             store.save(result.records, result.groups)
         group_of += [o.get("group_id") for o in result.outcomes]
     elapsed = time.perf_counter() - started
-    store.store.close()
+    store.db.close()
     return group_of, elapsed
 
 

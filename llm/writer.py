@@ -5,8 +5,11 @@ tried only when an endpoint is configured, the circuit breaker is closed and
 the answer is not cached; any error, timeout, empty or garbled answer (or an
 answer the caller's ``check`` rejects) falls back to the deterministic
 ``fallback(facts)`` for that call, and the fallback is logged (at most once a
-minute per task and reason). The model's output is display text only: it is
-never executed and never changes state.
+minute per task and reason). Without the ``openai`` package (the ``[llm]``
+extra) a configured model is never tried: every document comes from the
+deterministic writer, its ``fallback_reason`` names the extra, and one
+warning says so. The model's output is display text only: it is never
+executed and never changes state.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from llm.config import LLM_CONFIG, LLMSettings
 from llm.safety import DATA_RULES, clean_output, clean_text, data_block
 from llm.schema import check_schema, validate
 from telemetry.config import from_settings, read_environment
+from telemetry.extras import MissingExtra, require
 from telemetry.logs import RateLimitedLog
 
 log = logging.getLogger("llm")
@@ -144,9 +148,9 @@ _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?|\n?```\s*$")
 
 def _reason(exc: BaseException) -> str:
     """A short, key-free description of a client exception."""
-    import openai  # loaded already: only a model's client raises what this describes
-    if isinstance(exc, _ModelError):
+    if isinstance(exc, (_ModelError, MissingExtra)):
         return str(exc)
+    import openai  # loaded already: only a model's client raises what this describes
     if isinstance(exc, openai.APITimeoutError):
         return "timeout"
     if isinstance(exc, openai.APIStatusError):
@@ -180,6 +184,8 @@ class LLMWriter:
         self._count_lock = threading.Lock()
         self._client = None
         self._lock = threading.Lock()
+        self._missing_client: str | None = None  #: why the client cannot load (the [llm] extra), once known
+        self._client_checked = False
 
     @classmethod
     def from_settings(cls, settings: dict) -> "LLMWriter":
@@ -282,6 +288,10 @@ class LLMWriter:
             return template("no LLM endpoint configured" if self.base_url is None
                             else "no model configured (AIOPS_LLM_MODEL)" if not self.model
                             else "LLM disabled (AIOPS_LLM_ENABLED=false)")
+        missing = self._client_missing()
+        if missing is not None:
+            self._count("template")
+            return template(missing)
         key = self._cache_key(task, facts, instructions, schema_text)
         hit = self.cache.get(key)
         if hit is not None:
@@ -314,6 +324,24 @@ class LLMWriter:
         self._count("template")
         return template(reason)
 
+    def _client_missing(self) -> str | None:
+        """Why the model cannot be called at all: the openai package is not installed. Checked once;
+        the first time it is missing, one warning says so."""
+        if self._client_checked:
+            return self._missing_client
+        try:
+            require("openai", "llm", "the LLM writer")
+            missing = None
+        except MissingExtra as exc:
+            missing = str(exc)
+        with self._lock:
+            first = not self._client_checked
+            self._missing_client, self._client_checked = missing, True
+        if missing is not None and first:
+            log.warning("llm: %s; model %s at %s is not called, every document comes from the deterministic writer",
+                        missing, self.model, self.base_url)
+        return missing
+
     def _cache_key(self, task: str, facts: dict, instructions: str, schema_text: str | None) -> str:
         payload = json.dumps([task, facts, instructions, self.model, schema_text], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
@@ -328,7 +356,8 @@ class LLMWriter:
     def _client_or_new(self):
         with self._lock:
             if self._client is None:
-                import openai  # at the call: the client is needed only when a model is configured
+                # at the call: the client is needed only when a model is configured (the [llm] extra)
+                openai = require("openai", "llm", "the LLM writer")
                 self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed",
                                              timeout=self.timeout_s, max_retries=self.retries)
             return self._client

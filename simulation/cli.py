@@ -343,7 +343,8 @@ def interactive(console: Console, args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m simulation", description="Incident scenario simulator.",
+    prog = "aiops-simulate" if os.path.basename(sys.argv[0]) == "aiops-simulate" else "python -m simulation"
+    parser = argparse.ArgumentParser(prog=prog, description="Incident scenario simulator.",
                                      epilog="targets: a scenario id, 'validate', or 'play FILE'")
     parser.add_argument("target", nargs="?", help="scenario id, validate, or play")
     parser.add_argument("file", nargs="?", help="recording to play (with 'play')")

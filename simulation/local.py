@@ -9,6 +9,7 @@ import threading
 from werkzeug.serving import make_server
 
 from aiops import AIOps
+from simulation.shop import create_app
 
 
 class LocalDemo:
@@ -26,7 +27,6 @@ class LocalDemo:
         self.url = None
 
     def __enter__(self) -> "LocalDemo":
-        from app import create_app
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.app = create_app(self.config)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)

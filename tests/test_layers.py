@@ -31,17 +31,16 @@ OURS = frozenset(PACKAGES + ("app",))
 #: The third-party packages a function may import at the call, and why they wait for it.
 LAZY_THIRD_PARTY = {
     "openai": "the LLM client: an optional extra, imported only when a model is configured",
-    "sklearn": "scikit-learn (replay models, runbook TF-IDF): heavy, only when used",
+    "sklearn": "scikit-learn (replay models; the [replay] extra): heavy, only when used",
     "threadpoolctl": "comes with scikit-learn, beside the model it limits",
     "matplotlib": "replay plots: an optional extra, only when a PNG is drawn",
     "rich": "CLI output: AIOps(app) registers the commands without loading it",
     "yaml": "only for SLO files in YAML and runbook front matter",
     "requests": "telemetry.propagation instruments requests only when the app turns it on",
 }
-#: Our modules outside the packages, which a function may import at the call, and why.
-CHECKOUT_ONLY = {
-    "app": "the demo shop lives beside the packages, not in them: only the simulator's local mode runs it",
-}
+#: Our modules outside the packages, which a function may import at the call, and why. None since the demo
+#: shop became ``simulation.shop`` (``app.py`` only runs it), so a function importing ``app`` is caught too.
+CHECKOUT_ONLY: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,9 @@ class ConfigGroup:
 
 
 def demo_keys() -> tuple[ConfigKey, ...]:
-    """The demo shop's keys (``SERVE_CONFIG`` and ``DEMO_CONFIG`` of ``app.py``), in a checkout of
-    the project; () from an installed wheel, which has no demo. Only the checkout's own
+    """The demo shop's keys (``SERVE_CONFIG`` and ``DEMO_CONFIG``, re-exported by ``app.py`` from
+    ``simulation.shop``), in a checkout of the project; () from an installed wheel (the README's
+    tables are written from a checkout; aiops may not import simulation). Only the checkout's own
     ``app.py`` is loaded, by its path: never another ``app.py`` on ``sys.path`` (a user's app)."""
     path = _ROOT / "app.py"
     if not (path.is_file() and (_ROOT / "pyproject.toml").is_file()):

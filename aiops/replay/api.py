@@ -3,7 +3,8 @@
 A thin shell over ``aiops.replay``: the replay is computed on request from
 the store (spans and pushed metrics around the incident) and cached for a
 minute per incident state, so the JSON and the plots of one look at an
-incident cost one computation.
+incident cost one computation. Without the ``[replay]`` extra (scikit-learn,
+matplotlib) both answer 501 naming it; the rest of the app is unaffected.
 """
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from collections import OrderedDict
 from flask import Response, current_app, request
 
 from aiops.replay.data import InsufficientHistory
-from aiops.replay.plots import metric_png, timeline_png
+from aiops.replay.model import require_model
+from aiops.replay.plots import metric_png, require_plots, timeline_png
 from aiops.replay.report import replay_from_store, report
 from telemetry.errors import PayloadError
+from telemetry.extras import MissingExtra
 from telemetry.web import ApiBlueprint, json_error, json_response
 
 log = logging.getLogger("aiops")
@@ -35,8 +38,16 @@ def make_blueprint() -> ApiBlueprint:
     cache: OrderedDict = OrderedDict()
     lock = threading.Lock()
 
-    def compute(incident_id: str):
-        """(result, None) or (None, error response)."""
+    def compute(incident_id: str, plots: bool = False):
+        """(result, None) or (None, error response). ``plots``: the caller also needs matplotlib."""
+        try:
+            require_model()
+            if plots:
+                require_plots()
+        except MissingExtra as exc:
+            return None, json_error(501, str(exc), f"the replay extra (scikit-learn and matplotlib) is not installed "
+                                                   f"where this app runs; install it with {exc.install} and restart "
+                                                   "the app")
         ctx = current_app.extensions["aiops"]
         incident = ctx.ask("incident_record", incident_id)
         if incident is None:
@@ -88,7 +99,7 @@ def make_blueprint() -> ApiBlueprint:
 
     @bp.get("/incidents/<incident_id>/replay.png")
     def replay_png(incident_id: str):
-        result, error = compute(incident_id)
+        result, error = compute(incident_id, plots=True)
         if error is not None:
             return error
         wanted = request.args.get("metric")

@@ -3,20 +3,31 @@
 Writes ``replay.json`` (the report), ``replay.md`` (the narrative),
 ``replay_timeline.png`` and one ``replay_<service>_<metric>.png`` per metric
 into ``--out`` (default ``replay-<incident id>``), prints the narrative and
-the files written. Exit status 2 on bad input or too little history.
+the files written. ``--sample`` replays the seeded incident shipped in the
+package (``aiops/replay/samples/``). Exit status 2 on bad input, too little
+history, or without the ``[replay]`` extra (scikit-learn, matplotlib).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import re
+from pathlib import Path
 
 from aiops.replay.config import REPLAY_CONFIG, replay_config
 from aiops.replay.data import InsufficientHistory, ReplayInputError
+from aiops.replay.model import require_model
+from aiops.replay.plots import require_plots
 from aiops.replay.report import replay_from_csv, replay_from_store, write_outputs
 from aiops.terminal import UsageError
 from llm.writer import LLMWriter
 from telemetry.config import read_environment
+from telemetry.extras import MissingExtra
+
+#: The seeded autoscaling stall shipped with the package (``aiops.testing.replay_sample``), as CSV files.
+SAMPLES = Path(__file__).resolve().parent / "samples"
+SAMPLE_FILES = {"metadata": SAMPLES / "incident_metadata.csv", "baseline": SAMPLES / "historical_baseline.csv.gz",
+                "actual": SAMPLES / "actual_metrics.csv"}
 
 
 def add_replay(parser: argparse.ArgumentParser) -> None:
@@ -30,15 +41,27 @@ def add_replay(parser: argparse.ArgumentParser) -> None:
     csv_group.add_argument("--baseline", metavar="FILE", help="historical_baseline.csv: timestamp,service,"
                                                               "metric,value (or timestamp,value)")
     csv_group.add_argument("--actual", metavar="FILE", help="actual_metrics.csv: same format, the incident")
+    parser.add_argument("--sample", action="store_true", help="replay the sample incident shipped in the package "
+                                                               f"(the three CSV files in {SAMPLES})")
     parser.add_argument("--out", metavar="DIR", help="output directory (default: replay-<incident id>)")
 
 
 def run_replay_cmd(args: argparse.Namespace) -> int:
     try:
+        require_model()
+        require_plots()
+    except MissingExtra as exc:
+        raise UsageError(str(exc)) from None
+    try:
         settings = read_environment(REPLAY_CONFIG)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     llm = None
+    if args.sample:
+        if args.db or args.metadata or args.baseline or args.actual:
+            raise UsageError("--sample replays the shipped CSV files: use it without --db, --metadata, --baseline "
+                             "and --actual")
+        args.metadata, args.baseline, args.actual = (str(SAMPLE_FILES[k]) for k in ("metadata", "baseline", "actual"))
     csv_args = [args.metadata, args.baseline, args.actual]
     try:
         if any(csv_args):
@@ -51,7 +74,7 @@ def run_replay_cmd(args: argparse.Namespace) -> int:
         else:
             if not args.incident:
                 raise UsageError("--incident ID is required to replay from the store "
-                                 "(or pass --metadata, --baseline and --actual)")
+                                 "(or pass --metadata, --baseline and --actual, or --sample)")
             ctx = args.open_context()
             incident = ctx.ask("incident_record", args.incident)
             if incident is None:

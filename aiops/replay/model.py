@@ -41,6 +41,7 @@ import numpy as np
 
 from aiops.replay.data import InsufficientHistory
 from telemetry.config import as_number, setting
+from telemetry.extras import require
 
 #: Substrings that mark a metric as a driver (exogenous load).
 DEFAULT_DRIVERS = ("request", "rps", "throughput", "traffic")
@@ -200,9 +201,15 @@ def seasonal_spread(X: np.ndarray) -> np.ndarray:
     return X[:, _SPREAD_COLUMN]
 
 
+def require_model() -> None:
+    """scikit-learn is installed, else ``telemetry.extras.MissingExtra`` naming ``flask-aiops[replay]``."""
+    require("sklearn", "replay", "the resilience replay")
+
+
 def _regressor(config: ModelConfig):
-    from sklearn.ensemble import HistGradientBoostingRegressor  # at the call: heavy, only a replay fits a model
-    return HistGradientBoostingRegressor(max_iter=config.max_iter, learning_rate=config.learning_rate,
+    # at the call: heavy, only a replay fits a model; without it MissingExtra names flask-aiops[replay]
+    ensemble = require("sklearn.ensemble", "replay", "the resilience replay")
+    return ensemble.HistGradientBoostingRegressor(max_iter=config.max_iter, learning_rate=config.learning_rate,
                                          max_bins=255, max_leaf_nodes=config.max_leaf_nodes, min_samples_leaf=20,
                                          early_stopping=False, random_state=config.seed)
 

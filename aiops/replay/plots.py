@@ -15,13 +15,20 @@ import numpy as np
 
 from aiops.replay.core import MetricReplay, ReplayResult
 from aiops.replay.zones import deviation
+from telemetry.extras import require
 
 _ABOVE, _BELOW, _INCIDENT = "#d62728", "#1f77b4", "#7f7f7f"
 
 
+def require_plots() -> None:
+    """matplotlib is installed, else ``telemetry.extras.MissingExtra`` naming ``flask-aiops[replay]``."""
+    require("matplotlib", "replay", "replay plotting")
+
+
 def _figure(**kwargs):
     """A Figure on its own Agg canvas: no pyplot, so no global state shared between request threads."""
-    # at the call: matplotlib is heavy, and only a replay's PNGs need it
+    # at the call: matplotlib is heavy, and only a replay's PNGs need it (MissingExtra without it)
+    require_plots()
     import matplotlib.dates as mdates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -1,10 +1,11 @@
 """Enrichment of alert groups: runbooks (TF-IDF), routing to a team, recent deploys, the on-call brief.
 
 Pure functions and small classes over data: the runbook index reads markdown
-files once at start-up; the routing table is a list of label matchers. The
-brief is ``brief_facts(...) -> dict`` then ``write_brief(facts) -> str``: every
-number and name in the text comes from the facts, so the LLM layer can write
-the same document from the same facts.
+files once at start-up and ranks them with ``aiops.triage.tfidf`` (numpy, no
+scikit-learn); the routing table is a list of label matchers. The brief is
+``brief_facts(...) -> dict`` then ``write_brief(facts) -> str``: every number
+and name in the text comes from the facts, so the LLM layer can write the
+same document from the same facts.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiops.triage.records import AlertGroup, AlertRecord
+from aiops.triage.tfidf import TfidfIndex
 from telemetry.timefmt import iso
 
 #: Shipped defaults: the sample runbooks and routing table, package data of ``aiops.triage``.
@@ -48,17 +50,13 @@ def _tokens_of_name(name: str) -> str:
 
 
 class RunbookIndex:
-    """Ranked runbook retrieval: TF-IDF (scikit-learn) over the markdown files of a folder."""
+    """Ranked runbook retrieval: TF-IDF (``aiops.triage.tfidf``) over the markdown files of a folder.
+
+    A runbook's document is its title twice, the words of its file name and its text."""
 
     def __init__(self, runbooks: list[Runbook]):
         self.runbooks = runbooks
-        self._vectorizer = self._matrix = None
-        if runbooks:
-            # at the call: scikit-learn is heavy (and scipy with it); only a runbook index needs it
-            from sklearn.feature_extraction.text import TfidfVectorizer
-            self._vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), stop_words="english")
-            docs = [f"{r.title} {r.title} {_tokens_of_name(Path(r.path).stem)} {r.text}" for r in runbooks]
-            self._matrix = self._vectorizer.fit_transform(docs)
+        self._index = TfidfIndex([runbook_document(r) for r in runbooks]) if runbooks else None
 
     @classmethod
     def from_folder(cls, folder: str | None) -> "RunbookIndex":
@@ -78,11 +76,15 @@ class RunbookIndex:
         """Runbooks ranked by cosine similarity to ``query``: {path, title, score, first_step}."""
         if not self.runbooks or not query.strip():
             return []
-        vector = self._vectorizer.transform([query])
-        scores = (self._matrix @ vector.T).toarray().ravel()
+        scores = self._index.scores(query)
         order = sorted(range(len(scores)), key=lambda i: -scores[i])
         return [{"path": self.runbooks[i].path, "title": self.runbooks[i].title, "score": round(float(scores[i]), 3),
                  "first_step": self.runbooks[i].first_step} for i in order[:limit] if scores[i] >= min_score]
+
+
+def runbook_document(runbook: Runbook) -> str:
+    """The text a runbook is indexed by: its title twice, the words of its file name, its text."""
+    return f"{runbook.title} {runbook.title} {_tokens_of_name(Path(runbook.path).stem)} {runbook.text}"
 
 
 def runbook_query(records: list[AlertRecord]) -> str:
