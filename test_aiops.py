@@ -197,11 +197,10 @@ except ImportError:  # running as a script without pytest installed
     pytest = None
 
 if pytest is not None:
+    from aiops import AIOps
     from app import create_app
     from telemetry import Telemetry
     from telemetry.store import SpanStore
-
-    from aiops import AIOps
 
     @pytest.fixture
     def demo_server(tmp_path):

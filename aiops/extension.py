@@ -18,7 +18,7 @@ from aiops.notify import WEBHOOK_CONFIG, WebhookNotifier
 from aiops.registry import Context
 from aiops.scheduler import SCHEDULER, analysis_job_id
 from aiops.store.database import Database
-from llm import LLMWriter, LLM_CONFIG
+from llm import LLM_CONFIG, LLMWriter
 from telemetry.config import ConfigKey, read_config, read_environment
 from telemetry.web import json_error
 

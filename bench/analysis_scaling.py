@@ -48,7 +48,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from aiops.analysis.config import AnalysisConfig  # noqa: E402
-from aiops.analysis.engine import Analyzer, FIRST_PASS_LOOKBACK_S  # noqa: E402
+from aiops.analysis.engine import FIRST_PASS_LOOKBACK_S, Analyzer  # noqa: E402
 from aiops.analysis.store import AnalysisStore  # noqa: E402
 from aiops.testing.synthetic import as_row, generate, shop_routes  # noqa: E402
 from bench._common import machine_info, print_machine_info  # noqa: E402

@@ -28,8 +28,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import requests  # noqa: E402
-
 from _common import machine_info, print_machine_info  # noqa: E402
+
 from aiops import AIOps  # noqa: E402
 from aiops.dashboard.views import STATIC_DIR  # noqa: E402
 from aiops.testing.synthetic import as_row, generate, shop_routes  # noqa: E402

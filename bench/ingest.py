@@ -33,8 +33,15 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._common import (REPO_ROOT, count_rows, cpu_delta, cpu_snapshot, machine_info, median,
-                           print_machine_info)  # noqa: E402
+from bench._common import (
+    REPO_ROOT,
+    count_rows,
+    cpu_delta,
+    cpu_snapshot,
+    machine_info,
+    median,
+    print_machine_info,  # noqa: E402
+)
 from telemetry.store import SPAN_COLUMNS, SpanStore  # noqa: E402
 
 WRITER_TARGET = 50_000  # spans/s

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import os
+import socket
 import statistics
 import sys
 import tempfile

@@ -26,11 +26,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._common import machine_info, median, print_machine_info  # noqa: E402
-from aiops.metrics.model import MetricPoint, parse_metric_batch  # noqa: E402
 from aiops.analysis.store import AnalysisStore  # noqa: E402
 from aiops.metrics.detect import MetricSignals  # noqa: E402
+from aiops.metrics.model import MetricPoint, parse_metric_batch  # noqa: E402
 from aiops.metrics.store import MetricStore  # noqa: E402
+from bench._common import machine_info, median, print_machine_info  # noqa: E402
 
 T0 = 1_800_000_000.0
 

@@ -319,8 +319,8 @@ def main(argv=None) -> int:
         print_machine_info(info)
         print()
 
-    from app import create_app
     from aiops import AIOps
+    from app import create_app
     from telemetry.store import SpanStore
 
     started = time.time()

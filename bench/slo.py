@@ -36,8 +36,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from aiops.slo.budgets import windows_needed_s
-from aiops.slo.definitions import LATENCY_BUCKETS_MS, validate_slo  # noqa: E402
 from aiops.slo.config import SLOSettings
+from aiops.slo.definitions import LATENCY_BUCKETS_MS, validate_slo  # noqa: E402
 from aiops.slo.engine import SLOEngine  # noqa: E402
 from aiops.store.database import Database  # noqa: E402
 from bench._common import machine_info, median, print_machine_info  # noqa: E402

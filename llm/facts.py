@@ -16,9 +16,9 @@ are minutes (float).
 from __future__ import annotations
 
 import re
-from telemetry.timefmt import iso
-from telemetry.timefmt import parse_time
+
 from telemetry.errors import PayloadError
+from telemetry.timefmt import iso, parse_time
 
 PRIORITY = {"critical": "P1", "high": "P2", "medium": "P3", "low": "P4"}
 SEVERITY_OF_PRIORITY = {"P1": "critical", "P2": "high", "P3": "medium", "P4": "low", "P5": "low"}

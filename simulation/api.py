@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from flask import current_app, request
 
 from llm.features import write_feature
-from simulation.runner import AppTarget, EXECUTION_MODES, Run, SimulationRecord, new_simulation_id
+from simulation.runner import EXECUTION_MODES, AppTarget, Run, SimulationRecord, new_simulation_id
 from simulation.scenarios import ScenarioError, UnknownScenario, get_scenario, list_scenarios
 from simulation.writers import narrative_facts, narrative_text
 from telemetry.config import ConfigKey, as_bool, as_number, as_optional_str

@@ -38,8 +38,8 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect, Rule
 
 from aiops.config import API_KEY
-from telemetry.config import ConfigKey, as_bool, as_number, read_config
 from simulation.api import SIMULATOR_CONFIG, register_simulator
+from telemetry.config import ConfigKey, as_bool, as_number, read_config
 from telemetry.errors import PayloadError
 from telemetry.timefmt import iso
 from telemetry.web import ApiBlueprint, json_error, json_response

@@ -27,12 +27,27 @@ from rich.panel import Panel
 from rich.prompt import Prompt
 from rich.table import Table
 
+from aiops.cli import config as aiops_config
+from aiops.terminal import UsageError
+from simulation import configdoc
 from simulation.local import LocalDemo
 from simulation.runner import (
-    HttpTarget, Run, SimulationRecord, load_recording, new_simulation_id, save_recording, shifted,
+    HttpTarget,
+    Run,
+    SimulationRecord,
+    load_recording,
+    new_simulation_id,
+    save_recording,
+    shifted,
 )
 from simulation.scenarios import (
-    DIFFICULTIES, SEVERITIES, ScenarioError, TAGS, UnknownScenario, get_scenario, list_scenarios,
+    DIFFICULTIES,
+    SEVERITIES,
+    TAGS,
+    ScenarioError,
+    UnknownScenario,
+    get_scenario,
+    list_scenarios,
 )
 from simulation.validate import validate_all
 from simulation.writers import narrative_facts, narrative_text
@@ -345,8 +360,9 @@ def interactive(console: Console, args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     prog = "aiops-simulate" if os.path.basename(sys.argv[0]) == "aiops-simulate" else "python -m simulation"
     parser = argparse.ArgumentParser(prog=prog, description="Incident scenario simulator.",
-                                     epilog="targets: a scenario id, 'validate', or 'play FILE'")
-    parser.add_argument("target", nargs="?", help="scenario id, validate, or play")
+                                     epilog="targets: a scenario id, 'validate', 'play FILE', or 'config' (every "
+                                            "configuration key of the product; --json, or --write README.md)")
+    parser.add_argument("target", nargs="?", help="scenario id, validate, play or config")
     parser.add_argument("file", nargs="?", help="recording to play (with 'play')")
     parser.add_argument("--list", action="store_true", help="list the scenarios")
     parser.add_argument("--severity", choices=SEVERITIES)
@@ -367,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--record", metavar="FILE", help="record the injected data and outcome to FILE")
     parser.add_argument("--scenarios", nargs="*", help="validate: only these scenario ids")
     parser.add_argument("--json", action="store_true", help="also print the outcome as JSON")
+    parser.add_argument("--write", metavar="FILE", help="config: rewrite the README tables between "
+                                                      "<!-- config:GROUP --> markers in FILE")
     return parser
 
 
@@ -384,6 +402,12 @@ def main(argv: list[str] | None = None) -> int:
         return interactive(console, args)
     if args.target == "validate":
         return cmd_validate(console, args)
+    if args.target == "config":
+        try:
+            return aiops_config.run(args, configdoc.groups())
+        except UsageError as exc:
+            console.print(f"[red]{exc}[/]")
+            return 2
     if args.target == "play":
         if not args.file:
             console.print("[red]play needs a recording file: python -m simulation play FILE[/]")

@@ -24,7 +24,7 @@ import random
 import zlib
 from dataclasses import dataclass, field
 
-from simulation.scenarios import IncidentScenario, MetricPattern, PATTERN_TYPES
+from simulation.scenarios import PATTERN_TYPES, IncidentScenario, MetricPattern
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,13 @@ from typing import Any, Callable
 
 import requests
 
-from telemetry.timefmt import iso
 from aiops.metrics.detect import judge_series
 from aiops.metrics.model import parse_metric_batch
 from llm.features import RANKING_INSTRUCTIONS
 from simulation.analysis import analyse_evidence, apply_refinement, refinement_schema
 from simulation.generators import generate
 from simulation.scenarios import IncidentScenario
+from telemetry.timefmt import iso
 
 RECORD_FORMAT = "aiops-simulation/1"
 #: demo: the whole timeline ends now and is pushed at once; background: the same in a thread;

@@ -13,9 +13,9 @@ value fails at start-up and never at request time.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 

@@ -29,11 +29,16 @@ from werkzeug.exceptions import HTTPException
 
 from telemetry.config import as_bool, as_number, as_regex_list, as_str, config_keys, from_settings, read_config, setting
 from telemetry.context import CURRENT_SPAN
-from telemetry.propagation import instrument_requests
 from telemetry.logs import RateLimitedLog, log
+from telemetry.propagation import instrument_requests
 from telemetry.store import SpanStore
 from telemetry.tracecontext import (
-    format_traceparent, new_span_id, new_trace_id, parse_traceparent, parse_tracestate, sampled_by_ratio,
+    format_traceparent,
+    new_span_id,
+    new_trace_id,
+    parse_traceparent,
+    parse_tracestate,
+    sampled_by_ratio,
 )
 
 #: ``http.route`` of a request that matched no URL rule (one low-cardinality value).

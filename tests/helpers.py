@@ -75,7 +75,8 @@ USER_INCIDENT = {
         {"time": "14:35", "event": "Memory limits raised from 512Mi to 2Gi."},
         {"time": "14:45", "event": "Error rate back to 0.02%."},
     ],
-    "root_cause": "BatchReconciliation loaded 2.1M rows into memory. The pod limit was 512Mi. Two of five pods crashed.",
+    "root_cause": "BatchReconciliation loaded 2.1M rows into memory. The pod limit was 512Mi. "
+                  "Two of five pods crashed.",
     "fix_applied": "Increased memory limits to 2Gi and restarted pods.",
     "data_points": {"error_rate_peak": "4.7%", "pods_affected": 2, "customer_tickets": 12},
 }

@@ -5,19 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from aiops.cli.config import block, groups, marked_blocks
 from aiops.extension import config_keys
 from aiops.features import all_endpoints
 from app import DEMO_CONFIG, SERVE_CONFIG
-from simulation.api import ENDPOINTS as SIMULATOR_ENDPOINTS
-from simulation.api import SIMULATOR_CONFIG
+from simulation.api import ENDPOINTS as SIMULATOR_ENDPOINTS, SIMULATOR_CONFIG
 from simulation.chaos import CHAOS_CONFIG
+from simulation.configdoc import groups
+from telemetry.configdoc import block, marked_blocks
 from telemetry.extension import TELEMETRY_CONFIG
 
 ALL_KEYS = sorted({k.name for k in (*TELEMETRY_CONFIG, *CHAOS_CONFIG, *SERVE_CONFIG, *DEMO_CONFIG, *config_keys(),
                                     *SIMULATOR_CONFIG)})
 GROUPS = {group.name: group for group in groups()}
-REGENERATE = "run `python -m aiops config --markdown --write README.md`"
+REGENERATE = "run `python -m simulation config --write README.md`"
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -11,8 +11,8 @@ from dataclasses import replace
 from flask import current_app, request
 
 from aiops.advisors.capacity import analyse as analyse_capacity, observed_metrics
-from aiops.advisors.config import advisor_config
 from aiops.advisors.change_risk import RiskContext, parse_change, score_change
+from aiops.advisors.config import advisor_config
 from telemetry.errors import PayloadError
 from telemetry.web import ApiBlueprint, json_body, json_response
 

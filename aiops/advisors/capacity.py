@@ -21,7 +21,6 @@ import math
 import re
 from dataclasses import dataclass
 
-
 from aiops.stats import linear_fit
 from telemetry.config import as_number, setting
 from telemetry.errors import PayloadError

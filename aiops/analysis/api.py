@@ -15,8 +15,8 @@ from flask import current_app, request
 from aiops.analysis.incidents import STATUSES, TransitionError, transition
 from aiops.analysis.rca import build_trees
 from aiops.analysis.series import AGGREGATE_COLUMNS, aggregate
-from aiops.signals import endpoint_name
 from aiops.scheduler import SCHEDULER, analysis_job_id
+from aiops.signals import endpoint_name
 from telemetry.errors import PayloadError
 from telemetry.timefmt import iso
 from telemetry.web import ApiBlueprint, json_error, json_response, query_number

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-
 from typing import Sequence
 
 from aiops.analysis.baseline import Baseline, batch_looks_anomalous, learn_rate, learn_requests, slow_threshold_ms

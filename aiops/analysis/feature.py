@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from aiops.analysis import api, cli
-from aiops.analysis.config import ANALYSIS_CONFIG, AnalysisConfig, EARLY_PASS_CONFIG, analysis_config
+from aiops.analysis.config import ANALYSIS_CONFIG, EARLY_PASS_CONFIG, AnalysisConfig, analysis_config
 from aiops.analysis.early import EarlyPassTrigger
 from aiops.analysis.engine import Analyzer
 from aiops.analysis.incidents import Incident

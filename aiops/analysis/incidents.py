@@ -13,10 +13,9 @@ import copy
 from dataclasses import asdict, dataclass, field
 
 from aiops.analysis.config import AnalysisConfig
-from aiops.records import from_known, json_object
-from aiops.signals import Anomaly
 from aiops.analysis.rca import DependencyGraph, Finding
-from aiops.signals import SeriesKey
+from aiops.records import from_known, json_object
+from aiops.signals import Anomaly, SeriesKey
 from telemetry.timefmt import iso
 
 SEVERITY_RANK = {"medium": 1, "high": 2, "critical": 3}

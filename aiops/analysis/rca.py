@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from aiops.analysis.baseline import Baseline
-from aiops.signals import Anomaly
 from aiops.analysis.series import gave_up_waiting, is_timeout
-from aiops.signals import SeriesKey
+from aiops.signals import Anomaly, SeriesKey
 
 #: Share of a caller's traces that must contain a callee before its absence means "no response".
 EXPECTED_CHILD_SHARE = 0.8

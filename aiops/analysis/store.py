@@ -17,7 +17,7 @@ import uuid
 from typing import Iterable
 
 from aiops.analysis.baseline import Baseline
-from aiops.analysis.incidents import Incident, OPEN_STATUSES
+from aiops.analysis.incidents import OPEN_STATUSES, Incident
 from aiops.analysis.rca import DependencyGraph
 from aiops.signals import SeriesKey
 from aiops.store.database import Database, open_database

@@ -16,7 +16,14 @@ import time
 from flask import current_app, redirect, send_from_directory, url_for
 
 from aiops.dashboard.data import (
-    BAND_SIGMAS, MAX_POINTS, MAX_RANGE_S, MIN_POINTS, RANGE_CHOICES_S, latency_band_ms, make_grid, red_series,
+    BAND_SIGMAS,
+    MAX_POINTS,
+    MAX_RANGE_S,
+    MIN_POINTS,
+    RANGE_CHOICES_S,
+    latency_band_ms,
+    make_grid,
+    red_series,
 )
 from aiops.signals import endpoint_name
 from telemetry.config import ConfigKey, as_bool, as_number

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
 from telemetry.errors import PayloadError
 from telemetry.timefmt import MAX_EPOCH_S, MIN_EPOCH_S, iso, parse_time
 

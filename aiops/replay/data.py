@@ -29,8 +29,8 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-from telemetry.timefmt import iso
-from telemetry.timefmt import parse_time
+
+from telemetry.timefmt import iso, parse_time
 
 #: A metric's identity: (service, metric name).
 MetricKey = tuple[str, str]

@@ -12,12 +12,17 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-
-from aiops.slo.budgets import (
-    burn_snapshot, forecast, heatmap, next_alert, release_decision, windows_needed_s, worst_risk,
-)
 from typing import Callable
 
+from aiops.slo.budgets import (
+    burn_snapshot,
+    forecast,
+    heatmap,
+    next_alert,
+    release_decision,
+    windows_needed_s,
+    worst_risk,
+)
 from aiops.slo.config import SLOSettings
 from aiops.slo.definitions import SLODefinition, parse_definitions
 from aiops.slo.store import SLOStore

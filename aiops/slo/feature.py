@@ -10,7 +10,7 @@ import time
 
 from aiops.registry import Context, Feature
 from aiops.slo import api, cli
-from aiops.slo.config import SLOSettings, SLO_CONFIG
+from aiops.slo.config import SLO_CONFIG, SLOSettings
 from aiops.slo.engine import SLOEngine, load_slo_file
 from aiops.slo.prometheus import make_metrics_view
 from telemetry.errors import PayloadError

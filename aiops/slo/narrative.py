@@ -5,6 +5,7 @@ from typing import Mapping
 
 from aiops.slo.definitions import TIERS
 
+
 def write_service_narrative(facts: Mapping) -> str:
     """Markdown about one service, every number and name from ``facts``
     (the dict ``GET /aiops/summary/<service>`` returns as ``facts``)."""

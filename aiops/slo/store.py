@@ -30,7 +30,7 @@ from typing import Iterable
 
 from aiops.records import from_known, json_object
 from aiops.slo.budgets import WindowCounts
-from aiops.slo.definitions import LATENCY_BUCKETS_MS, SLODefinition, Service
+from aiops.slo.definitions import LATENCY_BUCKETS_MS, Service, SLODefinition
 from aiops.store.database import Database, open_database
 from telemetry.schema import Migration, SchemaError
 

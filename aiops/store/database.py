@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
-from telemetry.schema import Backend, Migration, SQLITE, migrate
+from telemetry.schema import SQLITE, Backend, Migration, migrate
 from telemetry.store import connect
 
 log = logging.getLogger("aiops")

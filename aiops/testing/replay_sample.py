@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aiops.replay.data import IncidentMeta, SLA, Series
+from aiops.replay.data import SLA, IncidentMeta, Series
 
 DAY_S = 86400.0
 #: Monday 2026-11-02 00:00:00 UTC: the incident day.

@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from aiops.triage.intake import Alert, SEVERITY_PRIORITY
+from aiops.triage.intake import SEVERITY_PRIORITY, Alert
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
 CATEGORIES = ("outage", "degradation", "resource_pressure", "configuration", "security", "info")

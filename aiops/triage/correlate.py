@@ -24,10 +24,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from aiops.triage.classify import CO_OCCURRENCES, ClassifyContext, PRIORITIES, USERS_AFFECTED, as_classifier, classify
+from aiops.triage.classify import CO_OCCURRENCES, PRIORITIES, USERS_AFFECTED, ClassifyContext, as_classifier, classify
 from aiops.triage.intake import Alert
 from aiops.triage.records import AlertGroup, AlertRecord
 from telemetry.config import as_number, setting
+
 
 @dataclass
 class TriageConfig:

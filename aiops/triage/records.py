@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from aiops.records import from_known
 from telemetry.timefmt import iso
 
+
 @dataclass
 class AlertRecord:
     """One deduplicated alert: what the API lists. Times are epoch seconds."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 
 from aiops.cli import main
-from aiops.cli.config import block, groups
+from aiops.cli.config import groups
+from telemetry.configdoc import block
 
 
 def test_markdown_prints_every_group_between_its_markers(capsys):
@@ -40,11 +41,11 @@ def test_write_rewrites_only_the_marked_blocks(tmp_path, capsys):
     assert "0 rewritten" in capsys.readouterr().out
 
 
-def test_write_names_an_unknown_group_and_a_missing_file(tmp_path, capsys):
+def test_write_leaves_other_packages_blocks_and_names_a_missing_file(tmp_path, capsys):
     doc = tmp_path / "GUIDE.md"
-    doc.write_text("<!-- config:nope -->\n<!-- /config:nope -->\n")
-    assert main(["config", "--write", str(doc)]) == 2
-    assert "no config group 'nope'; valid: telemetry, analysis" in capsys.readouterr().err
-    assert doc.read_text() == "<!-- config:nope -->\n<!-- /config:nope -->\n"
+    doc.write_text("<!-- config:chaos -->\n| the simulation package's |\n<!-- /config:chaos -->\n")
+    assert main(["config", "--write", str(doc)]) == 0
+    assert doc.read_text() == "<!-- config:chaos -->\n| the simulation package's |\n<!-- /config:chaos -->\n"
+    assert "0 config tables, 0 rewritten" in capsys.readouterr().out
     assert main(["config", "--write", str(tmp_path / "missing.md")]) == 2
     assert "cannot read" in capsys.readouterr().err

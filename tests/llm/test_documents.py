@@ -6,9 +6,7 @@ import pytest
 
 from llm import LLMWriter
 from llm.documents import render
-from llm.facts import (
-    InvalidIncident, customer_facts, incident_facts, internal_terms, leaked_terms, user_incident_facts,
-)
+from llm.facts import InvalidIncident, customer_facts, incident_facts, internal_terms, leaked_terms, user_incident_facts
 from llm.writers import POSTMORTEM_SECTIONS, action_items, brief, comms, narrative, postmortem
 from tests.chat_server import reply
 from tests.helpers import USER_INCIDENT

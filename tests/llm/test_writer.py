@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from llm import Document, LLMWriter, LLM_CONFIG
+from llm import LLM_CONFIG, Document, LLMWriter
 from llm.writer import CircuitBreaker
 from telemetry.config import read_config
 from tests.chat_server import garbage, hang, reply, status

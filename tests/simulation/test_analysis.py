@@ -4,7 +4,13 @@ import dataclasses
 import pytest
 
 from simulation.analysis import (
-    ACTIONS, analyse_evidence, evidence_from, rank_hypotheses, recommend_actions, signal_of, what_if,
+    ACTIONS,
+    analyse_evidence,
+    evidence_from,
+    rank_hypotheses,
+    recommend_actions,
+    signal_of,
+    what_if,
 )
 from simulation.scenarios import get_scenario
 from simulation.writers import hypothesis_text, narrative_facts, narrative_text

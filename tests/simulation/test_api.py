@@ -1,4 +1,5 @@
 """/api/v1/simulator/* on the demo app: shapes, errors, API key, runs in-process and against a live server."""
+import dataclasses
 import re
 import time
 
@@ -8,7 +9,6 @@ import requests
 from aiops import AIOps
 from simulation.scenarios import ChaosStep, TrafficPlan, get_scenario, register, unregister
 from tests.chat_server import reply
-import dataclasses
 
 BASE = "/api/v1/simulator"
 

@@ -6,8 +6,7 @@ import time
 
 import pytest
 from flask import Flask, got_request_exception
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from aiops.config import API_KEY
 from simulation import Chaos, InjectedFault

@@ -6,7 +6,17 @@ import pytest
 
 from simulation.generators import generate, pattern_level
 from simulation.scenarios import (
-    GB, IncidentScenario, MetricPattern, Phase, SCENARIOS, ScenarioError, UnknownScenario, get_scenario, list_scenarios, register, unregister,
+    GB,
+    SCENARIOS,
+    IncidentScenario,
+    MetricPattern,
+    Phase,
+    ScenarioError,
+    UnknownScenario,
+    get_scenario,
+    list_scenarios,
+    register,
+    unregister,
 )
 
 FIVE = ["memory_leak_gradual", "cpu_spike_traffic_surge", "latency_spike_database", "pod_crash_loop",

@@ -10,7 +10,7 @@ import pytest
 from flask import Blueprint, Flask, Response, abort, stream_with_context
 
 import telemetry
-from telemetry import Telemetry, UNMATCHED_ROUTE
+from telemetry import UNMATCHED_ROUTE, Telemetry
 from tests.helpers import spans_in
 
 

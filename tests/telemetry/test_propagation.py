@@ -6,7 +6,6 @@ import requests
 from flask import jsonify, request
 
 from telemetry.context import inject_trace_headers
-
 from tests.helpers import wait_for_spans
 
 

@@ -2,11 +2,15 @@
 import re
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from telemetry.tracecontext import (
-    format_traceparent, new_span_id, new_trace_id, parse_traceparent, parse_tracestate, sampled_by_ratio,
+    format_traceparent,
+    new_span_id,
+    new_trace_id,
+    parse_traceparent,
+    parse_tracestate,
+    sampled_by_ratio,
 )
 
 VALID = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

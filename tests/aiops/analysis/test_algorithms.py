@@ -7,7 +7,14 @@ import pytest
 from aiops.analysis.baseline import Baseline, batch_looks_anomalous, hour_of_week, learn_rate, learn_requests
 from aiops.analysis.config import AnalysisConfig
 from aiops.analysis.detectors import (
-    DETECTORS, DetectionContext, binomial_sf, detect_all, get_detector, poisson_cdf, poisson_sf, severity_of,
+    DETECTORS,
+    DetectionContext,
+    binomial_sf,
+    detect_all,
+    get_detector,
+    poisson_cdf,
+    poisson_sf,
+    severity_of,
 )
 from aiops.analysis.incidents import TransitionError, auto_resolve, correlate, transition
 from aiops.analysis.rca import DependencyGraph, analyse, build_trees, find_culprit, graph_from_trees
@@ -258,8 +265,8 @@ def test_analyse_groups_related_anomalies_and_scores_confidence():
 # -- incidents ------------------------------------------------------------------------
 
 def _finding(route="/payment", error_ratio=0.3, at=NOW):
-    from aiops.signals import Anomaly
     from aiops.analysis.rca import Finding
+    from aiops.signals import Anomaly
     a = Anomaly("error_spike", "shop", route, severity_of(error_ratio, 1, CONFIG), 40, 40, 10, 9, at,
                 request_count=100, error_ratio=error_ratio, description=f"Error spike on {route}")
     return Finding(("shop", route), 1.0, "error", [a], [("shop", route)], 3, [], f"Errors in {route}")

@@ -15,8 +15,8 @@ from flask import Flask
 from werkzeug.routing import Rule
 
 from aiops import AIOps
-from aiops.dashboard.views import FEATURE_RULES, STATIC_DIR, features
 from aiops.dashboard.data import Grid, latency_band_ms, make_grid, red_series
+from aiops.dashboard.views import FEATURE_RULES, STATIC_DIR, features
 from tests.helpers import wait_for_spans
 
 STATIC = Path(STATIC_DIR)

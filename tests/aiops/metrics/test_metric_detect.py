@@ -5,13 +5,12 @@ import pytest
 
 from aiops.analysis.config import AnalysisConfig
 from aiops.analysis.engine import Analyzer
-from aiops.analysis.rca import metric_findings
-from aiops.metrics.detect import MetricSignals, judge_series
-from aiops.metrics.store import MetricStore
-from aiops.metrics.model import MetricPoint
-from aiops.analysis.rca import Finding
-from aiops.signals import Anomaly
+from aiops.analysis.rca import Finding, metric_findings
 from aiops.analysis.store import AnalysisStore
+from aiops.metrics.detect import MetricSignals, judge_series
+from aiops.metrics.model import MetricPoint
+from aiops.metrics.store import MetricStore
+from aiops.signals import Anomaly
 
 T0 = 1_800_000_000.0
 

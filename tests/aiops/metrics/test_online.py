@@ -6,11 +6,16 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from aiops.metrics.online import (
-    DetectorConfig, OnlineDetector, Verdict, detect_series, season_points_for, tail_surprise, with_season_from,
+    DetectorConfig,
+    OnlineDetector,
+    Verdict,
+    detect_series,
+    season_points_for,
+    tail_surprise,
+    with_season_from,
 )
 
 N_POINTS = 1000

@@ -8,12 +8,22 @@ import pytest
 
 from aiops.replay.core import ReplayConfig, run_replay
 from aiops.replay.data import (
-    IncidentMeta, InsufficientHistory, ReplayInputError, SLA, Series, load_incidents_csv, load_metrics_csv, merge_series, parse_slas, write_incidents_csv, write_metrics_csv,
+    SLA,
+    IncidentMeta,
+    InsufficientHistory,
+    ReplayInputError,
+    Series,
+    load_incidents_csv,
+    load_metrics_csv,
+    merge_series,
+    parse_slas,
+    write_incidents_csv,
+    write_metrics_csv,
 )
 from aiops.replay.model import ModelConfig
 from aiops.replay.narrative import replay_facts, write_narrative
-from aiops.testing.replay_sample import generate, split
 from aiops.replay.zones import ZoneConfig, cascade, find_zones, sla_breaches
+from aiops.testing.replay_sample import generate, split
 
 STEP = 60.0
 

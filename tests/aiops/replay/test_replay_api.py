@@ -13,9 +13,9 @@ import requests
 
 from aiops.analysis.config import AnalysisConfig
 from aiops.analysis.engine import Analyzer
-from aiops.metrics.model import MetricPoint
 from aiops.analysis.store import AnalysisStore
 from aiops.metrics.detect import MetricSignals
+from aiops.metrics.model import MetricPoint
 from aiops.metrics.store import MetricStore
 from aiops.testing.synthetic import Fault, as_row, generate, replay, shop_routes
 from telemetry.store import INSERT_SPAN as _INSERT, connect

@@ -6,16 +6,29 @@ import math
 import pytest
 
 from aiops.slo.budgets import (
-    BASE_RULES, WindowCounts, alert_rules, burn_rate, burn_snapshot, composite_burn_rate, error_budget, evaluate_rules, forecast, heatmap, next_alert, release_decision, risk_level, windows_needed_s,
+    BASE_RULES,
+    WindowCounts,
+    alert_rules,
+    burn_rate,
+    burn_snapshot,
+    composite_burn_rate,
+    error_budget,
+    evaluate_rules,
+    forecast,
+    heatmap,
+    next_alert,
+    release_decision,
+    risk_level,
+    windows_needed_s,
 )
-from aiops.slo.definitions import SLODefinition, parse_definitions, validate_service, validate_slo
-from aiops.slo.narrative import write_service_narrative
-from aiops.stats import linear_fit
-from telemetry.errors import PayloadError as SLOValidationError
 from aiops.slo.config import SLOSettings
+from aiops.slo.definitions import SLODefinition, parse_definitions, validate_service, validate_slo
 from aiops.slo.engine import SLOEngine, load_slo_file
+from aiops.slo.narrative import write_service_narrative
 from aiops.slo.store import SLOStore
+from aiops.stats import linear_fit
 from aiops.store.database import Database
+from telemetry.errors import PayloadError as SLOValidationError
 from telemetry.store import INSERT_SPAN as _INSERT, connect
 
 T0 = 1_800_000_000.0  # a whole minute (T0 % 60 == 0)

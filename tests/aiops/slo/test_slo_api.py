@@ -15,9 +15,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiops import AIOps
-from telemetry.timefmt import parse_time
 from telemetry import Telemetry
 from telemetry.store import connect
+from telemetry.timefmt import parse_time
 from tests.aiops.helpers import Receiver, call, write_spans
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -12,8 +12,8 @@ import requests
 
 from aiops import AIOps
 from aiops.triage.api import ENDPOINTS
-from aiops.triage.pipeline import ingest
 from aiops.triage.intake import parse_raw_alerts
+from aiops.triage.pipeline import ingest
 from tests.aiops.helpers import drive
 from tests.aiops.triage.helpers import PAYMENT, PRODUCT_ALERTS
 from tests.helpers import wait_until

@@ -3,14 +3,20 @@ from datetime import datetime, timezone
 
 import pytest
 
-from aiops.triage.enrich import (
-    DEFAULT_RUNBOOKS_DIR, RoutingTable, RunbookIndex, brief_facts, related_deploys, runbook_query, write_brief,
-)
 from aiops.advisors.capacity import AdvisorConfig, analyse, observed_metrics, pods_for, slope_per_day
 from aiops.advisors.change_risk import RiskContext, parse_change, parse_deploy_time, score_change
 from aiops.analysis.rca import DependencyGraph
 from aiops.triage.classify import CLASSIFIERS, ClassifyContext, classify, get_classifier
 from aiops.triage.correlate import TriageConfig, link_incident, triage
+from aiops.triage.enrich import (
+    DEFAULT_RUNBOOKS_DIR,
+    RoutingTable,
+    RunbookIndex,
+    brief_facts,
+    related_deploys,
+    runbook_query,
+    write_brief,
+)
 from aiops.triage.intake import Alert, alerts_from_incident, parse_alertmanager, parse_raw_alerts
 from telemetry.errors import PayloadError
 from telemetry.timefmt import parse_time_field as parse_time
