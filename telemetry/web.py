@@ -145,6 +145,15 @@ def query_number(name: str, default: float, low: float, high: float, integer: bo
     return int(value) if integer else value
 
 
+def query_choice(name: str, default: str, valid: tuple[str, ...]) -> str:
+    """The query argument ``name``, one of ``valid`` (``default`` when absent); raises
+    ``PayloadError`` listing the valid values."""
+    value = request.args.get(name, default)
+    if value not in valid:
+        raise PayloadError(name, f"{name} must be one of: {', '.join(valid)}", error=f"unknown {name} {value!r}")
+    return value
+
+
 def json_body(required: bool = True, what: str = "a JSON document") -> Any:
     """The request's JSON body; raises ``PayloadError("body", ...)`` when it is not JSON.
 

@@ -19,7 +19,7 @@ from aiops.scheduler import SCHEDULER, analysis_job_id
 from aiops.signals import endpoint_name
 from telemetry.errors import PayloadError
 from telemetry.timefmt import iso
-from telemetry.web import ApiBlueprint, json_error, json_response, query_number
+from telemetry.web import ApiBlueprint, json_error, json_response, query_choice, query_number
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}\Z")
 ENDPOINTS = [
@@ -82,11 +82,7 @@ def make_blueprint() -> ApiBlueprint:
     @bp.get("/incidents")
     def incidents():
         state = _state()
-        status = request.args.get("status", "open")
-        valid = ("open", "all") + STATUSES
-        if status not in valid:
-            raise PayloadError("status", f"status must be one of: {', '.join(valid)}",
-                               error=f"unknown status {status!r}")
+        status = query_choice("status", "open", ("open", "all") + STATUSES)
         limit = query_number("limit", 100, 0.0, 1000)
         if status == "open":
             found = [i for i in reversed(state.store.open_incidents())][: int(limit)]

@@ -20,7 +20,7 @@ from aiops.slo.narrative import write_service_narrative
 from llm.features import write_feature
 from telemetry.errors import PayloadError
 from telemetry.timefmt import iso, parse_time_field
-from telemetry.web import ApiBlueprint, json_body, json_error, json_response, query_number
+from telemetry.web import ApiBlueprint, json_body, json_error, json_response, query_choice, query_number
 
 log = logging.getLogger("aiops")
 ALERT_STATUSES = ("firing", "acknowledged", "suppressed", "resolved")
@@ -291,11 +291,7 @@ def make_blueprint() -> ApiBlueprint:
     # -- SLO alerts -----------------------------------------------------------------------------------
 
     def list_alerts(service: str | None = None):
-        status = request.args.get("status", "open")
-        valid = ("open", "all") + ALERT_STATUSES
-        if status not in valid:
-            raise PayloadError("status", f"status must be one of: {', '.join(valid)}",
-                               error=f"unknown status {status!r}")
+        status = query_choice("status", "open", ("open", "all") + ALERT_STATUSES)
         limit = query_number("limit", 100, 0, 1000)
         engine = _engine()
         service = service or request.args.get("service")

@@ -17,7 +17,7 @@ from aiops.triage.pipeline import TriageState
 from telemetry.config import as_str
 from telemetry.errors import PayloadError
 from telemetry.timefmt import iso, parse_time_field
-from telemetry.web import ApiBlueprint, json_body, json_error, json_response
+from telemetry.web import ApiBlueprint, json_body, json_error, json_response, query_choice
 
 ENDPOINTS = [
     "POST /aiops/alerts/alertmanager", "POST /aiops/alerts", "GET  /aiops/alerts?status=firing|resolved|expired|all",
@@ -45,11 +45,7 @@ def make_blueprint() -> ApiBlueprint:
 
     @bp.get("/alerts")
     def alerts_list():
-        status = request.args.get("status", "firing")
-        valid = ("firing", "resolved", "expired", "all")
-        if status not in valid:
-            raise PayloadError("status", f"status must be one of: {', '.join(valid)}",
-                               error=f"unknown status {status!r}")
+        status = query_choice("status", "firing", ("firing", "resolved", "expired", "all"))
         limit = _limit()
         found = _state().store.alerts(None if status == "all" else status, request.args.get("group"), limit)
         return json_response({"status": status, "alert_count": len(found), "alerts": [r.to_json() for r in found]})
@@ -66,11 +62,7 @@ def make_blueprint() -> ApiBlueprint:
 
     @bp.get("/alerts/groups")
     def groups():
-        status = request.args.get("status", "open")
-        valid = ("open", "resolved", "all")
-        if status not in valid:
-            raise PayloadError("status", f"status must be one of: {', '.join(valid)}",
-                               error=f"unknown status {status!r}")
+        status = query_choice("status", "open", ("open", "resolved", "all"))
         limit = _limit()
         found = _state().store.groups(None if status == "all" else status, limit)
         return json_response({"status": status, "group_count": len(found), "groups": [

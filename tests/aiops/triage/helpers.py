@@ -1,21 +1,7 @@
 """Data shared by the triage tests: the product description's alert storm and capacity inputs."""
+from aiops.testing.runbook_queries import README_ALERTS
 
-PRODUCT_ALERTS = [
-    dict(alert_name="ErrorRateHigh", service="payment-gateway", severity="critical",
-         message="Error rate 4.7% exceeds threshold 1%", timestamp="2024-10-15T14:23:00Z",
-         labels={"namespace": "payments", "team": "platform"}, value=4.7),
-    dict(alert_name="PodCrashLoopBackOff", service="payment-gateway", severity="critical",
-         message="Pod payment-gw-def34 in CrashLoopBackOff (47 restarts)", timestamp="2024-10-15T14:23:05Z",
-         labels={"namespace": "payments", "pod": "payment-gw-def34"}),
-    dict(alert_name="PodCrashLoopBackOff", service="payment-gateway", severity="critical",
-         message="Pod payment-gw-ghi56 in CrashLoopBackOff (32 restarts)", timestamp="2024-10-15T14:23:06Z",
-         labels={"namespace": "payments", "pod": "payment-gw-ghi56"}),
-    dict(alert_name="LatencyP99High", service="payment-gateway", severity="warning",
-         message="P99 latency 2100ms exceeds SLO 500ms", timestamp="2024-10-15T14:23:10Z",
-         labels={"namespace": "payments"}, value=2100),
-    dict(alert_name="CertExpiryWarning", service="auth-service", severity="warning",
-         message="TLS certificate expires in 14 days", timestamp="2024-10-15T14:00:00Z", labels={"namespace": "auth"}),
-]
+PRODUCT_ALERTS = README_ALERTS  # the README's generic alert example
 
 PAYMENT = {"service": "payment-gateway",
            "current": {"pods": 5, "cpu_avg": "65%", "cpu_peak": "88%", "memory_avg": "72%", "memory_peak": "95%",
