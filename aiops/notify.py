@@ -75,18 +75,6 @@ _HEADERS = {"Content-Type": "application/json", "User-Agent": _USER_AGENT}
 # -- configuration -------------------------------------------------------------
 
 
-def chain_notify(first, then):
-    """A ``notify(event, payload)`` that calls ``first`` (may be None), then ``then``
-    even when ``first`` raised (its exception still propagates to the caller)."""
-    def notify(event: str, payload: dict) -> None:
-        try:
-            if first is not None:
-                first(event, payload)
-        finally:
-            then(event, payload)
-    return notify
-
-
 def as_webhook_urls(raw: Any) -> tuple[str, ...]:
     """A list of http:// or https:// URLs; from the environment, comma-separated."""
     urls = as_str_list(raw)

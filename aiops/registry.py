@@ -90,9 +90,6 @@ class Events:
             except Exception:  # one broken subscriber never stops the others or the publisher
                 log.warning("aiops: %s handler %r failed on %s", topic, handler, event, exc_info=True)
 
-    def has_subscribers(self, topic: str) -> bool:
-        return bool(self._handlers.get(topic))
-
 
 @dataclass
 class Context:
